@@ -1,0 +1,158 @@
+"""MQTT payload codecs: event batches, ack ranges, gateway status, commands. Pure."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocol.errors import ProtocolError
+from protocol.event import Event
+
+MAX_BATCH = 500  # events per MQTT message
+
+
+def _dumps(obj: object) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _loads(payload: bytes) -> Any:
+    try:
+        return json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError("bad_json", str(exc)) from None
+
+
+def encode_events(events: Iterable[Event]) -> bytes:
+    items = [e.to_dict() for e in events]
+    if not 1 <= len(items) <= MAX_BATCH:
+        raise ProtocolError("bad_batch", "%d events" % len(items))
+    return _dumps(items)
+
+
+@dataclass(slots=True)
+class DecodedBatch:
+    events: list[Event]
+    rejected: list[tuple[int, ProtocolError]]  # (index in batch, why)
+
+
+def decode_events(payload: bytes, gateway: str | None = None) -> DecodedBatch:
+    """Decode a batch, keeping every good event even when a neighbour is bad.
+
+    With ``gateway`` set, events claiming another gateway are rejected: a gateway may only
+    publish its own events on its own topic.
+    """
+    obj = _loads(payload)
+    if isinstance(obj, dict):
+        obj = [obj]
+    if not isinstance(obj, list) or not obj:
+        raise ProtocolError("bad_batch", "not a non-empty array")
+    batch = DecodedBatch([], [])
+    for index, item in enumerate(obj):
+        try:
+            event = Event.from_dict(item)
+            if gateway is not None and event.gateway != gateway:
+                raise ProtocolError("wrong_gateway", "%s on %s's topic" % (event.gateway, gateway))
+            batch.events.append(event)
+        except ProtocolError as exc:
+            batch.rejected.append((index, exc))
+    return batch
+
+
+def to_ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:
+    """``[1,2,3,7,9,10]`` -> ``[(1,3),(7,7),(9,10)]``."""
+    ranges: list[tuple[int, int]] = []
+    for seq in sorted(set(seqs)):
+        if ranges and seq == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], seq)
+        else:
+            ranges.append((seq, seq))
+    return ranges
+
+
+def from_ranges(ranges: Iterable[tuple[int, int]]) -> list[int]:
+    out: list[int] = []
+    for lo, hi in ranges:
+        out.extend(range(lo, hi + 1))
+    return out
+
+
+MAX_ACK_SPAN = 1_000_000
+
+
+def encode_ack(seqs: Iterable[int]) -> bytes:
+    return _dumps({"seqs": [[lo, hi] for lo, hi in to_ranges(seqs)]})
+
+
+def decode_ack(payload: bytes) -> list[tuple[int, int]]:
+    obj = _loads(payload)
+    if not isinstance(obj, dict) or not isinstance(obj.get("seqs"), list):
+        raise ProtocolError("bad_ack", "expected {\"seqs\": [[from, to], ...]}")
+    out: list[tuple[int, int]] = []
+    for item in obj["seqs"]:
+        if (
+            not isinstance(item, list)
+            or len(item) != 2
+            or not all(isinstance(x, int) and not isinstance(x, bool) for x in item)
+            or not 0 <= item[0] <= item[1]
+            or item[1] - item[0] > MAX_ACK_SPAN
+        ):
+            raise ProtocolError("bad_ack", repr(item))
+        out.append((item[0], item[1]))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayStatus:
+    state: str  # "online" | "offline"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        return _dumps({"state": self.state, **self.extra})
+
+    @classmethod
+    def decode(cls, payload: bytes) -> GatewayStatus:
+        obj = _loads(payload)
+        if not isinstance(obj, dict) or obj.get("state") not in ("online", "offline"):
+            raise ProtocolError("bad_status", "state must be online or offline")
+        state = obj.pop("state")
+        return cls(state, obj)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    id: str
+    op: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        return _dumps({**self.args, "id": self.id, "op": self.op})
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Command:
+        obj = _loads(payload)
+        if not isinstance(obj, dict):
+            raise ProtocolError("bad_command", "not an object")
+        ident, op = obj.pop("id", None), obj.pop("op", None)
+        if not isinstance(ident, str) or not isinstance(op, str) or not ident or not op:
+            raise ProtocolError("bad_command", "id and op must be non-empty strings")
+        return cls(ident, op, obj)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    id: str
+    ok: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        return _dumps({**self.extra, "id": self.id, "ok": self.ok})
+
+    @classmethod
+    def decode(cls, payload: bytes) -> CommandResult:
+        obj = _loads(payload)
+        if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not isinstance(obj.get("ok"), bool):
+            raise ProtocolError("bad_command_result", "id (string) and ok (bool) required")
+        ident, ok = obj.pop("id"), obj.pop("ok")
+        return cls(ident, ok, obj)

@@ -1,0 +1,1 @@
+"""Running an MQTT broker for single-machine installs, the demo and tests."""

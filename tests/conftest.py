@@ -1,0 +1,23 @@
+"""Shared fixtures: a real Mosquitto per test on a free loopback port."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from server.broker.mosquitto import Mosquitto, mosquitto_binary
+
+REPO = Path(__file__).resolve().parent.parent
+VECTORS = REPO / "tests" / "vectors"
+SHARED_VECTORS = REPO.parent / "shared" / "vectors"
+TEST_BROKER_CONF = REPO / "tests" / "mosquitto" / "test.conf.in"
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    if mosquitto_binary() is None:
+        pytest.fail("mosquitto is not installed (.ci/run installs it)")
+    with Mosquitto(tmp_path / "broker", template=TEST_BROKER_CONF) as mosq:
+        yield mosq
