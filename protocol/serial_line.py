@@ -10,6 +10,8 @@ Format (docs/protocol.md has the full grammar and test vectors)::
     NK,<node>,<seq>,<reason>                    gateway -> node   rejected, do not retry
     CM,<node>,<seq>,<op>[,<key>=<value>]...     gateway -> node   a command
     CR,<node>,<seq>,<ok|err>[,<key>=<value>]... node -> gateway   result of a command
+    RF,<node>,<seq>,<proto>,<code>[,<key>=<value>]...  RF bridge -> gateway: a 433 MHz code
+                                                (proto ev1527|pt2262, code lower-case hex)
 """
 
 from __future__ import annotations
@@ -81,7 +83,20 @@ class SerialCommandResult:
     data: dict[str, Value] = field(default_factory=dict)
 
 
-SerialMessage = SerialEvent | SerialAck | SerialNak | SerialCommand | SerialCommandResult
+@dataclass(frozen=True, slots=True)
+class SerialRfCode:
+    """A 433 MHz code heard by our RF bridge; the gateway maps it to a device and kind."""
+
+    node: str
+    seq: int
+    proto: str
+    code: str
+    data: dict[str, Value] = field(default_factory=dict)
+
+
+SerialMessage = SerialEvent | SerialAck | SerialNak | SerialCommand | SerialCommandResult | SerialRfCode
+_RF_PROTO = re.compile(r"[a-z0-9]{1,16}")
+_HEX = re.compile(r"[0-9a-f]{1,16}")
 
 
 def _fields(pairs: dict[str, Value]) -> list[str]:
@@ -122,6 +137,10 @@ def encode(msg: SerialMessage) -> bytes:
         if not _TOKEN.fullmatch(msg.op):
             raise ProtocolError("bad_field", "op %r" % msg.op)
         parts = ["CM", *head, msg.op, *_fields(msg.args)]
+    elif isinstance(msg, SerialRfCode):
+        if not _RF_PROTO.fullmatch(msg.proto) or not _HEX.fullmatch(msg.code):
+            raise ProtocolError("bad_field", "rf %r %r" % (msg.proto, msg.code))
+        parts = ["RF", *head, msg.proto, msg.code, *_fields(msg.data)]
     else:
         parts = ["CR", *head, "ok" if msg.ok else "err", *_fields(msg.data)]
     return frame(",".join(parts))
@@ -185,4 +204,6 @@ def decode(line: bytes) -> SerialMessage:
         return SerialCommand(node, seq, head, _parse_fields(rest))
     if mtype == "CR" and head in ("ok", "err"):
         return SerialCommandResult(node, seq, head == "ok", _parse_fields(rest))
+    if mtype == "RF" and _RF_PROTO.fullmatch(head) and rest and _HEX.fullmatch(rest[0]):
+        return SerialRfCode(node, seq, head, rest[0], _parse_fields(rest[1:]))
     raise ProtocolError("bad_frame", "type %r" % mtype)
