@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Priority(str, Enum):
+class Priority(StrEnum):
     ALARM = "alarm"  # never dropped, never evicted
     FAULT = "fault"
     STATUS = "status"
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     PANIC = "panic"
     PANIC_CANCEL = "panic_cancel"
     MEDICAL = "medical"

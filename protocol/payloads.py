@@ -152,7 +152,9 @@ class CommandResult:
     @classmethod
     def decode(cls, payload: bytes) -> CommandResult:
         obj = _loads(payload)
-        if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not isinstance(obj.get("ok"), bool):
+        if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not isinstance(
+            obj.get("ok"), bool
+        ):
             raise ProtocolError("bad_command_result", "id (string) and ok (bool) required")
         ident, ok = obj.pop("id"), obj.pop("ok")
         return cls(ident, ok, obj)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from protocol.crc import crc16
 from protocol.errors import ProtocolError
@@ -36,7 +36,7 @@ _CRC = re.compile(r"[0-9A-F]{4}")
 Value = int | str
 
 
-class AckLevel(str, Enum):
+class AckLevel(StrEnum):
     STORED = "stored"  # in the gateway's durable outbox
     DELIVERED = "delivered"  # committed by the server
     ACCEPTED = "accepted"  # a person accepted the case
