@@ -1,0 +1,67 @@
+# Panic button logic: pure, fed with (now_ms, pin level). A bump or a brush of the hand must
+# not call for help, so only a press held for `long_ms` raises `panic`; it fires while the
+# button is still held, so the LED answers before the finger lets go. Two short presses
+# within `cancel_grace_ms` after a panic send `panic_cancel` (pressed by mistake).
+from time import ticks_diff
+
+from micropython import const
+from swdebounce import Debouncer
+
+_DEBOUNCE_MS = const(50)
+_LONG_MS = const(1500)
+_DOUBLE_MS = const(1000)
+_CANCEL_GRACE_MS = const(30000)
+
+
+class PanicButton:
+    def __init__(
+        self,
+        debounce_ms=_DEBOUNCE_MS,
+        long_ms=_LONG_MS,
+        active_low=True,
+        double_ms=_DOUBLE_MS,
+        cancel_grace_ms=_CANCEL_GRACE_MS,
+    ):
+        self.long_ms = long_ms
+        self.double_ms = double_ms
+        self.cancel_grace_ms = cancel_grace_ms
+        self._pressed_level = 0 if active_low else 1
+        self._deb = Debouncer(debounce_ms)
+        self._fired = False
+        self._panic_at = None
+        self._last_short = None
+
+    def pressed(self):
+        return self._deb.level == self._pressed_level
+
+    def update(self, now_ms, level):
+        # Returns a list of event kinds raised by this sample.
+        out = []
+        if self._deb.update(now_ms, level):
+            if self.pressed():
+                self._fired = False
+            elif not self._fired:
+                self._short_press(now_ms, out)
+        # The finger must still be on the button: a release not yet confirmed by the debounce
+        # does not count as holding.
+        if self.pressed() and level == self._pressed_level and not self._fired:
+            if ticks_diff(now_ms, self._deb.since) >= self.long_ms:
+                self._fired = True
+                self._panic_at = now_ms
+                self._last_short = None
+                out.append("panic")
+        return out
+
+    def _short_press(self, now_ms, out):
+        if self._panic_at is None or ticks_diff(now_ms, self._panic_at) > self.cancel_grace_ms:
+            self._last_short = None
+            return
+        if self._last_short is not None and ticks_diff(now_ms, self._last_short) <= self.double_ms:
+            self._panic_at = None
+            self._last_short = None
+            out.append("panic_cancel")
+            return
+        self._last_short = now_ms
+
+    def status(self):
+        return []

@@ -1,0 +1,82 @@
+"""Pins, ADC and configuration shared by the real-time and the simulated virtual boards."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from hardware import HardwareError
+from hardware.shims import install
+
+APPS = ("panic_button", "door_sensor")
+
+
+def firmware_modules() -> Any:
+    """Import the firmware (with the CPython shims) and return its ``swmain`` module."""
+    install()
+    import swmain  # type: ignore[import-not-found]
+
+    return swmain
+
+
+def firmware_config(
+    app: str, node: str, state_dir: Path, heartbeat_s: float, config: dict[str, Any]
+) -> dict[str, Any]:
+    if app not in APPS:
+        raise HardwareError("unknown app %r (expected one of %s)" % (app, ", ".join(APPS)))
+    cfg: dict[str, Any] = {
+        "app": app,
+        "node": node,
+        "board": "esp32c3",
+        "heartbeat_ms": round(heartbeat_s * 1000),
+        "state_prefix": str(Path(state_dir) / ("seq-" + node)),
+    }
+    cfg.update(config)
+    return cfg
+
+
+class PinBank:
+    """Pin levels of one board, safe to set from a test thread while the firmware runs."""
+
+    def __init__(self, cfg: dict[str, Any], battery: int) -> None:
+        swmain = firmware_modules()
+        import swbattery  # type: ignore[import-not-found]
+
+        self._raw_for_percent = swbattery.raw_for_percent
+        self._lock = threading.Lock()
+        self.pins = swmain.swpins.pins_for(cfg)
+        self._divider = int(cfg.get("battery_divider", 2))
+        self._levels: dict[int | str, int] = {}
+        self.outputs: dict[int | str, int] = {}
+        # Pull-ups: a released button and a closed door (magnet on the reed) idle as below.
+        self._levels[self.pins["input"]] = (
+            1 if cfg["app"] == "panic_button" else 1 - int(cfg.get("open_level", 1))
+        )
+        self._open_level = int(cfg.get("open_level", 1))
+        self.battery = battery
+
+    @property
+    def input_pin(self) -> int | str:
+        pin: int | str = self.pins["input"]
+        return pin
+
+    def set_level(self, pin: int | str, level: int) -> None:
+        with self._lock:
+            self._levels[pin] = level
+
+    def door_level(self, is_open: bool) -> int:
+        return self._open_level if is_open else 1 - self._open_level
+
+    # BoardIO, called by the firmware through the machine shim
+    def pin_level(self, pin: int | str) -> int:
+        with self._lock:
+            return self._levels.get(pin, 1)
+
+    def set_output(self, pin: int | str, level: int) -> None:
+        with self._lock:
+            self.outputs[pin] = level
+
+    def adc_read_u16(self, pin: int | str) -> int:
+        raw: int = self._raw_for_percent(self.battery, self._divider)
+        return raw

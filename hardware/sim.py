@@ -1,0 +1,116 @@
+"""The virtual board on an injected clock: the real firmware stepped through a scripted pin
+timeline, with no threads, ptys or sleeping. For logic tests (debounce, long press, retry
+and backoff, sequence numbers over a reboot)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hardware.boardio import PinBank, firmware_config, firmware_modules
+from hardware.shims import machine
+
+Responder = Callable[[int, bytes], list[bytes]]
+
+
+class SimBoard:
+    """``SimBoard(app, node, state_dir, **config)``; times are ms on the board's own clock.
+
+    ``responder(now_ms, line)`` plays the gateway: it is called with every line the firmware
+    writes and returns the lines to send back (delivered on the next step).
+    """
+
+    def __init__(
+        self,
+        app: str,
+        node: str,
+        state_dir: Path,
+        heartbeat_s: float = 3600.0,
+        battery: int = 87,
+        responder: Responder | None = None,
+        step_ms: int = 5,
+        start_ms: int = 0,
+        **config: Any,
+    ) -> None:
+        self.cfg = firmware_config(app, node, Path(state_dir), heartbeat_s, config)
+        self._bank = PinBank(self.cfg, battery)
+        self.responder = responder
+        self.step_ms = step_ms
+        self.now_ms = start_ms
+        self.sent: list[tuple[int, bytes]] = []
+        self._timeline: list[tuple[int, int | str, int]] = []
+        self._inbox: list[bytes] = []
+        swmain = firmware_modules()
+        machine.bind(self)
+        try:
+            self.runner: Any = swmain.build(self.cfg, self.now_ms)
+        finally:
+            machine.bind(None)
+
+    @property
+    def node(self) -> Any:
+        return self.runner.node
+
+    @property
+    def input_pin(self) -> int | str:
+        return self._bank.input_pin
+
+    @property
+    def battery(self) -> int:
+        return self._bank.battery
+
+    @battery.setter
+    def battery(self, percent: int) -> None:
+        self._bank.battery = percent
+
+    def at(self, t_ms: int, level: int, pin: int | str | None = None) -> None:
+        """Set ``pin`` (default: the button / reed input) to ``level`` at board time ``t_ms``."""
+        self._timeline.append((t_ms, self._bank.input_pin if pin is None else pin, level))
+        self._timeline.sort(key=lambda item: item[0])
+
+    def hold(self, start_ms: int, duration_ms: int) -> None:
+        """A press of the button: low from ``start_ms`` for ``duration_ms``."""
+        self.at(start_ms, 0)
+        self.at(start_ms + duration_ms, 1)
+
+    def door(self, t_ms: int, is_open: bool) -> None:
+        self.at(t_ms, self._bank.door_level(is_open))
+
+    def inject(self, line: bytes) -> None:
+        """Bytes for the firmware's UART, read on the next step."""
+        self._inbox.append(line)
+
+    def run_until(self, t_ms: int) -> None:
+        while self.now_ms <= t_ms:
+            while self._timeline and self._timeline[0][0] <= self.now_ms:
+                _, pin, level = self._timeline.pop(0)
+                self._bank.set_level(pin, level)
+            self.runner.step(self.now_ms)
+            self.now_ms += self.step_ms
+
+    def lines(self) -> list[bytes]:
+        return [line for _, line in self.sent]
+
+    # -- BoardIO ---------------------------------------------------------------------------
+    def pin_level(self, pin: int | str) -> int:
+        return self._bank.pin_level(pin)
+
+    def set_output(self, pin: int | str, level: int) -> None:
+        self._bank.set_output(pin, level)
+
+    def adc_read_u16(self, pin: int | str) -> int:
+        return self._bank.adc_read_u16(pin)
+
+    def uart_read(self, uart: int) -> bytes | None:
+        if not self._inbox:
+            return None
+        data = b"".join(self._inbox)
+        self._inbox = []
+        return data
+
+    def uart_write(self, uart: int, data: bytes) -> int:
+        self.sent.append((self.now_ms, bytes(data)))
+        if self.responder is not None:
+            self._inbox.extend(self.responder(self.now_ms, bytes(data)))
+        return len(data)

@@ -1,0 +1,219 @@
+"""A panic button or door sensor on a PC: the real firmware, a pty as its UART.
+
+The gateway opens :attr:`VirtualBoard.port` with pyserial exactly as it opens a USB serial
+adapter. The firmware runs in a background thread on real time (``time.ticks_ms``); pins are
+set from the test or demo thread. For logic tests without real time see
+:class:`hardware.sim.SimBoard`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import tty
+from pathlib import Path
+from typing import Any
+
+from hardware import HardwareError
+from hardware.boardio import PinBank, firmware_config, firmware_modules
+from hardware.shims import machine
+
+_POLL_MS = 5
+
+
+class VirtualBoard:
+    def __init__(
+        self,
+        app: str,
+        node: str,
+        state_dir: Path,
+        heartbeat_s: float = 60.0,
+        battery: int = 87,
+        **config: Any,
+    ) -> None:
+        self.app = app
+        self.node = node
+        self.state_dir = Path(state_dir)
+        self.cfg = firmware_config(app, node, self.state_dir, heartbeat_s, config)
+        self._bank = PinBank(self.cfg, battery)
+        self._schedule: list[tuple[float, int | str, int]] = []
+        self._sched_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._sent: list[bytes] = []
+        self._runner: Any = None
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._master = -1
+        self._slave = -1
+        self.port = ""
+        self.write_drops = 0
+        self._steps = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Create the pty, boot the firmware and run it in a background thread."""
+        if self._thread is not None:
+            raise HardwareError("board %s already started" % self.node)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._master, self._slave = os.openpty()
+        # Raw mode: no echo, no CR/LF translation; the line bytes must arrive as written.
+        tty.setraw(self._slave)
+        tty.setraw(self._master)
+        os.set_blocking(self._master, False)
+        # The slave end stays open here too, so the master never sees a hang-up when the
+        # gateway closes and reopens the port.
+        self.port = os.ttyname(self._slave)
+        swmain = firmware_modules()
+        machine.bind(self)
+        try:
+            self._runner = swmain.build(self.cfg, time.ticks_ms())  # type: ignore[attr-defined]
+        finally:
+            machine.bind(None)
+        self._stopping = False
+        self._steps = 0
+        self._thread = threading.Thread(
+            target=swmain.loop,
+            args=(self._runner, int(self.cfg.get("poll_ms", _POLL_MS)), self._between_steps),
+            name="board-" + self.node,
+            daemon=True,
+        )
+        self._thread.start()
+        # Return once the firmware has sampled its pins (the loop asks should_stop before and
+        # after each step, so two calls mean one step): a pin changed right after start()
+        # is then an edge, not the state found at boot.
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._steps > 1, timeout=5):
+                raise HardwareError("firmware of board %s did not start" % self.node)
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        for fd in (self._master, self._slave):
+            if fd >= 0:
+                os.close(fd)
+        self._master = self._slave = -1
+
+    def __enter__(self) -> VirtualBoard:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # -- scripting ---------------------------------------------------------------------------
+    def press(self, seconds: float = 2.0, wait: bool = False) -> None:
+        """Hold the button for ``seconds``. Returns at once unless ``wait`` is true, in which
+        case it returns after the release."""
+        now = time.monotonic()
+        pin = self._bank.input_pin
+        with self._sched_lock:
+            self._schedule.append((now, pin, 0))
+            self._schedule.append((now + seconds, pin, 1))
+        if wait:
+            time.sleep(max(0.0, now + seconds - time.monotonic()) + 0.02)
+
+    def open_door(self) -> None:
+        self._bank.set_level(self._bank.input_pin, self._bank.door_level(True))
+
+    def close_door(self) -> None:
+        self._bank.set_level(self._bank.input_pin, self._bank.door_level(False))
+
+    def set_pin(self, pin: int | str, level: int) -> None:
+        self._bank.set_level(pin, level)
+
+    @property
+    def battery(self) -> int:
+        return self._bank.battery
+
+    @battery.setter
+    def battery(self, percent: int) -> None:
+        self._bank.battery = percent
+
+    # -- observation -------------------------------------------------------------------------
+    @property
+    def acks(self) -> list[tuple[int, str]]:
+        """(seq, level) acks the firmware has received, in order."""
+        return list(self._runner.node.acks) if self._runner is not None else []
+
+    @property
+    def naks(self) -> list[tuple[int, str]]:
+        return list(self._runner.node.naks) if self._runner is not None else []
+
+    @property
+    def events(self) -> list[tuple[int, str]]:
+        """(seq, kind) of every event the firmware raised, in order."""
+        return list(self._runner.node.events) if self._runner is not None else []
+
+    @property
+    def sent(self) -> list[bytes]:
+        """Lines the firmware wrote, retransmissions included."""
+        with self._cond:
+            return list(self._sent)
+
+    @property
+    def errors(self) -> dict[str, int]:
+        return dict(self._runner.node.errors) if self._runner is not None else {}
+
+    @property
+    def led(self) -> int:
+        """LED lit (1) or dark (0) right now."""
+        level = self._bank.outputs.get(self._bank.pins.get("led"), 0)
+        return 1 - level if self._bank.pins.get("led_active_low") else level
+
+    def wait_ack(self, seq: int, level: str, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: (seq, level) in self.acks, timeout)
+
+    def wait_event(self, kind: str, timeout: float, after: int = 0) -> int | None:
+        """Seq of the first event of ``kind`` with seq > ``after``, waiting up to ``timeout``."""
+
+        def find() -> int | None:
+            for seq, k in self.events:
+                if k == kind and seq > after:
+                    return seq
+            return None
+
+        with self._cond:
+            self._cond.wait_for(lambda: find() is not None, timeout)
+        return find()
+
+    # -- BoardIO (firmware thread) -----------------------------------------------------------
+    def _between_steps(self) -> bool:
+        now = time.monotonic()
+        with self._sched_lock:
+            due = [item for item in self._schedule if item[0] <= now]
+            self._schedule = [item for item in self._schedule if item[0] > now]
+        for _, pin, level in due:
+            self._bank.set_level(pin, level)
+        with self._cond:
+            self._steps += 1
+            self._cond.notify_all()
+        return self._stopping
+
+    def pin_level(self, pin: int | str) -> int:
+        return self._bank.pin_level(pin)
+
+    def set_output(self, pin: int | str, level: int) -> None:
+        self._bank.set_output(pin, level)
+
+    def adc_read_u16(self, pin: int | str) -> int:
+        return self._bank.adc_read_u16(pin)
+
+    def uart_read(self, uart: int) -> bytes | None:
+        try:
+            return os.read(self._master, 4096) or None
+        except (BlockingIOError, OSError):
+            return None
+
+    def uart_write(self, uart: int, data: bytes) -> int:
+        with self._cond:
+            self._sent.append(bytes(data))
+        try:
+            return os.write(self._master, data)
+        except (BlockingIOError, OSError):
+            # Like a real UART with nobody listening: the bytes are gone, the node retries.
+            self.write_drops += 1
+            return 0

@@ -1,0 +1,184 @@
+"""The real firmware on the simulated board (injected clock, scripted pins): what a villager
+does with the button or the door, and what the node sends for it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hardware import HardwareError
+from hardware.sim import SimBoard
+from protocol import serial_line as sl
+from protocol.kinds import Kind
+
+
+def decoded(board: SimBoard) -> list[tuple[int, sl.SerialMessage]]:
+    return [(t, sl.decode(line)) for t, line in board.sent]
+
+
+def kinds(board: SimBoard) -> list[str]:
+    return [kind for _, kind in board.node.events]
+
+
+class Gateway:
+    """Plays the gateway: acks events with `stored` once it is up, optionally later levels."""
+
+    def __init__(self, up_at_ms: int = 0, nak: set[int] | None = None) -> None:
+        self.up_at_ms = up_at_ms
+        self.nak = nak or set()
+        self.seen: list[tuple[int, bytes]] = []
+
+    def __call__(self, now_ms: int, line: bytes) -> list[bytes]:
+        self.seen.append((now_ms, line))
+        msg = sl.decode(line)
+        if now_ms < self.up_at_ms or not isinstance(msg, sl.SerialEvent):
+            return []
+        if msg.seq in self.nak:
+            return [sl.encode(sl.SerialNak(msg.node, msg.seq, "unknown_device"))]
+        return [sl.encode(sl.SerialAck(msg.node, msg.seq, sl.AckLevel.STORED))]
+
+
+def test_bump_is_ignored(tmp_path: Path) -> None:
+    board = SimBoard("panic_button", "00a3", tmp_path)
+    board.hold(1000, 400)
+    board.run_until(10_000)
+    assert board.sent == []
+    assert board.node.events == []
+
+
+def test_long_press_raises_panic_once_while_held(tmp_path: Path) -> None:
+    board = SimBoard("panic_button", "00a3", tmp_path, responder=Gateway())
+    board.hold(1000, 4000)
+    board.run_until(10_000)
+    assert board.sent == [(2500, b"EV,00a3,1,panic,battery=87*28DD\n")]
+    assert board.node.acks == [(1, "stored")]
+
+
+def test_contact_bounce_is_filtered(tmp_path: Path) -> None:
+    board = SimBoard("panic_button", "00a3", tmp_path, responder=Gateway())
+    for t, level in [(1000, 0), (1005, 1), (1010, 0), (1020, 1), (1025, 0), (3000, 1), (3005, 0), (3010, 1)]:
+        board.at(t, level)
+    board.run_until(6000)
+    assert kinds(board) == ["panic"]
+
+
+def test_double_press_after_panic_cancels(tmp_path: Path) -> None:
+    board = SimBoard("panic_button", "00a3", tmp_path, responder=Gateway())
+    board.hold(1000, 2000)
+    board.hold(6000, 200)
+    board.hold(6500, 200)
+    board.run_until(9000)
+    assert [(m.seq, m.kind) for _, m in decoded(board) if isinstance(m, sl.SerialEvent)] == [
+        (1, Kind.PANIC),
+        (2, Kind.PANIC_CANCEL),
+    ]
+
+
+def test_retries_back_off_until_stored_then_stop(tmp_path: Path) -> None:
+    gateway = Gateway(up_at_ms=9000)
+    board = SimBoard(
+        "panic_button", "00a3", tmp_path, responder=gateway, retry_base_ms=1000, retry_max_ms=4000
+    )
+    board.hold(0, 2000)
+    board.run_until(30_000)
+    line = b"EV,00a3,1,panic,battery=87*28DD\n"
+    # 1.5 s press, then +1 s, +2 s, +4 s, +4 s (capped); acked at the 9.5 s attempt.
+    assert board.sent == [(1500, line), (2500, line), (4500, line), (8500, line), (12500, line)]
+    assert board.node.acks == [(1, "stored")]
+
+
+def test_nak_stops_retries(tmp_path: Path) -> None:
+    board = SimBoard("panic_button", "00a3", tmp_path, responder=Gateway(nak={1}))
+    board.hold(0, 2000)
+    board.run_until(20_000)
+    assert len(board.sent) == 1
+    assert board.node.naks == [(1, "unknown_device")]
+
+
+def test_ack_levels_drive_the_led(tmp_path: Path) -> None:
+    board = SimBoard("panic_button", "00a3", tmp_path)
+    board.hold(0, 2000)
+    board.run_until(1600)
+    assert board.node.led.state == 1  # calling: nobody has it yet
+    for level in ("stored", "delivered", "accepted"):
+        board.inject(sl.encode(sl.SerialAck("00a3", 1, sl.AckLevel(level))))
+        board.run_until(board.now_ms + 10)
+    assert board.node.acks == [(1, "stored"), (1, "delivered"), (1, "accepted")]
+    assert board.node.led.state == 4  # accepted: steady
+    # A late, lower ack does not take the villager's reassurance back.
+    board.inject(sl.encode(sl.SerialAck("00a3", 1, sl.AckLevel.STORED)))
+    board.run_until(board.now_ms + 10)
+    assert board.node.led.state == 4
+
+
+def test_sequence_numbers_survive_a_reboot(tmp_path: Path) -> None:
+    board = SimBoard("panic_button", "00a3", tmp_path, responder=Gateway())
+    for start in (0, 5000, 10_000):
+        board.hold(start, 2000)
+    board.run_until(15_000)
+    before = [seq for seq, _ in board.node.events]
+    assert before == [1, 2, 3]
+    rebooted = SimBoard("panic_button", "00a3", tmp_path, responder=Gateway())
+    rebooted.hold(0, 2000)
+    rebooted.run_until(3000)
+    (after,) = [seq for seq, _ in rebooted.node.events]
+    assert after > max(before)
+    # One flash write per block of 64, not per event.
+    assert board.node.seqs.writes == 1
+
+
+def test_door_edges_and_heartbeat_status(tmp_path: Path) -> None:
+    board = SimBoard("door_sensor", "00d1", tmp_path, heartbeat_s=10, responder=Gateway())
+    board.door(1000, True)
+    board.door(1020, False)  # reed chatter
+    board.door(1040, True)
+    board.door(5000, False)
+    board.run_until(10_500)
+    events = [m for _, m in decoded(board) if isinstance(m, sl.SerialEvent)]
+    assert [(m.seq, m.kind, m.data) for m in events] == [
+        (1, Kind.DOOR_OPEN, {"battery": 87}),
+        (2, Kind.DOOR_CLOSE, {"battery": 87}),
+        (3, Kind.HEARTBEAT, {"battery": 87, "door": "closed"}),
+    ]
+
+
+def test_low_battery_is_reported_once_with_hysteresis(tmp_path: Path) -> None:
+    board = SimBoard("door_sensor", "00d1", tmp_path, heartbeat_s=1, battery=15, responder=Gateway())
+    board.run_until(3500)
+    board.battery = 25  # still below the ok threshold
+    board.run_until(5500)
+    board.battery = 80
+    board.run_until(6500)
+    assert kinds(board) == [
+        "low_battery",
+        "heartbeat",
+        "heartbeat",
+        "heartbeat",
+        "heartbeat",
+        "heartbeat",
+        "battery_ok",
+        "heartbeat",
+    ]
+
+
+def test_garbage_from_the_gateway_is_counted_not_fatal(tmp_path: Path) -> None:
+    board = SimBoard("panic_button", "00a3", tmp_path)
+    board.inject(b"\xff\xfe garbage\n" + b"A" * 500 + b"\nAK,00a3,1,stored*0000\n")
+    board.hold(100, 2000)
+    board.run_until(1000)
+    # A line that never ends is dropped up to its newline once it outgrows any valid line.
+    board.inject(b"B" * 200)
+    board.run_until(1100)
+    board.inject(b"B" * 50 + b"\n")
+    board.run_until(2000)
+    board.inject(sl.encode(sl.SerialAck("00a3", 1, sl.AckLevel.STORED)))
+    board.run_until(2100)
+    assert board.node.acks == [(1, "stored")]
+    assert board.node.errors == {"bad_frame": 1, "too_long": 1, "bad_crc": 1}
+    assert board.runner.reader.overflows == 1
+
+
+def test_unknown_app_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(HardwareError, match="unknown app"):
+        SimBoard("toaster", "00a3", tmp_path)
