@@ -1,0 +1,1 @@
+"""Shouwang central server: MQTT ingest, regions, devices, cases, REST API."""

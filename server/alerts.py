@@ -1,0 +1,81 @@
+"""Enriched duty alerts: what a duty room needs to act without asking the server again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from protocol.event import VERSION, format_time
+from server.db.models import Case, EventRow
+from server.places import Place, resolve_place
+
+ALERT_TYPES = ("case_opened", "event_attached", "case_updated")
+
+
+@dataclass(frozen=True)
+class Alert:
+    region_path: list[str]  # [] means unassigned
+    payload: dict[str, Any]
+
+
+def iso(at: datetime | None) -> str | None:
+    return format_time(at) if at is not None else None
+
+
+def event_dict(row: EventRow) -> dict[str, Any]:
+    """The protocol Event dict, as the gateway sent it."""
+    out: dict[str, Any] = {
+        "v": VERSION,
+        "id": row.id,
+        "gateway": row.gateway_id,
+        "device": row.device_id,
+        "kind": row.kind,
+        "priority": row.priority,
+        "at": iso(row.at),
+    }
+    if row.device_seq is not None:
+        out["device_seq"] = row.device_seq
+    out["data"] = row.data
+    return out
+
+
+def case_summary(case: Case) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "state": case.state,
+        "alarm_class": case.alarm_class,
+        "kind": case.kind,
+        "priority": case.priority,
+        "opened_at": iso(case.opened_at),
+        "deadline": iso(case.deadline),
+        "event_count": case.event_count,
+    }
+
+
+def build_alert(
+    session: Session, kind: str, case: Case, event: EventRow | None, place: Place | None = None
+) -> Alert:
+    if kind not in ALERT_TYPES:
+        raise ValueError(kind)
+    if place is None:
+        place = resolve_place(session, case.device_id, case.gateway_id)
+    device = place.device
+    station = place.station
+    payload: dict[str, Any] = {
+        "v": 1,
+        "type": kind,
+        "case": case_summary(case),
+        "event": event_dict(event) if event is not None else None,
+        "device": {
+            "id": case.device_id,
+            "name": device.name if device is not None else None,
+            "model": device.model if device is not None else None,
+        },
+        "station": {"code": station.code, "name": station.name} if station is not None else None,
+        "region": {"path": place.path, "names": [r.name for r in place.chain]},
+        "location": place.location(),
+    }
+    return Alert(place.path, payload)

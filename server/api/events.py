@@ -1,0 +1,53 @@
+"""Events: the raw record of what the gateways sent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import func, select
+
+from server.api.cases import ERRORS
+from server.api.convert import event_out
+from server.api.deps import ScopeDep, ServicesDep
+from server.api.schemas import EventOut, Page
+from server.db.models import EventRow
+from server.scope import in_scope
+
+router = APIRouter(tags=["events"])
+
+
+@router.get("/events", response_model=Page[EventOut], responses=ERRORS)
+def list_events(
+    svc: ServicesDep,
+    scope: ScopeDep,
+    device: str | None = None,
+    gateway: str | None = None,
+    kind: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[EventOut]:
+    cond = [in_scope(EventRow.region_path, scope)]
+    if device is not None:
+        cond.append(EventRow.device_id == device)
+    if gateway is not None:
+        cond.append(EventRow.gateway_id == gateway)
+    if kind is not None:
+        cond.append(EventRow.kind == kind)
+    if since is not None:
+        cond.append(EventRow.at >= since)
+    if until is not None:
+        cond.append(EventRow.at < until)
+    with svc.db.read() as session:
+        total = session.scalar(select(func.count()).select_from(EventRow).where(*cond)) or 0
+        rows = session.scalars(
+            select(EventRow)
+            .where(*cond)
+            .order_by(EventRow.at.desc(), EventRow.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return Page[EventOut](items=[event_out(r) for r in rows], total=total, limit=limit, offset=offset)

@@ -1,0 +1,116 @@
+"""The FastAPI application and its lifespan (migrations, bootstrap, MQTT ingest)."""
+
+from __future__ import annotations
+
+import logging
+import queue
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from protocol.topics import Topics
+from server.api import auth_routes, cases, events
+from server.api.deps import error_response
+from server.auth import TokenSigner
+from server.clock import Clock, system_clock
+from server.db.engine import Database
+from server.db.migrate import upgrade
+from server.errors import ServerError
+from server.ingest.mqtt import Inbound, MqttLink
+from server.ingest.worker import IngestWorker
+from server.metrics import Metrics
+from server.seed import apply_seed, ensure_user, load_seed_file
+from server.services import Services
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+API = "/api/v1"
+
+
+def bootstrap(db: Database, settings: Settings) -> None:
+    """Schema, first admin and seed data: everything needed before serving."""
+    upgrade(db.engine)
+    with db.write() as session:
+        if settings.admin_password is not None:
+            ensure_user(session, "admin", settings.admin_password, "admin", None)
+            log.info("user admin (role admin, whole tree) is ready")
+        if settings.seed_file is not None:
+            counts = apply_seed(session, load_seed_file(settings.seed_file))
+            log.info("seed %s applied: %s", settings.seed_file, counts)
+
+
+def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
+    inbox: queue.Queue[Inbound | None] = queue.Queue()
+    topics = Topics(settings.mqtt_prefix)
+    host, port = settings.mqtt_addr
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database.open(settings.db_url)
+        try:
+            bootstrap(db, settings)
+        except BaseException:
+            db.close()
+            raise
+        metrics = Metrics()
+        link = MqttLink(host, port, settings.client_id(), topics, inbox, settings.session_expiry)
+        worker = IngestWorker(db, link, topics, metrics, clock, settings.deadlines, inbox)
+        app.state.services = Services(
+            settings, db, metrics, topics, TokenSigner(settings.secret), link, clock
+        )
+        app.state.link = link
+        app.state.worker = worker
+        worker.start()
+        link.start()
+        log.info("server ready: database %s, MQTT %s:%d", db.engine.url.render_as_string(), host, port)
+        try:
+            yield
+        finally:
+            link.stop()
+            worker.stop()
+            db.close()
+
+    app = FastAPI(
+        title="Shouwang 守望 server",
+        version="1",
+        description="Community alarm network: events, cases and the duty-room workflow.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(ServerError)
+    async def _server_error(request: Request, exc: ServerError) -> JSONResponse:
+        return error_response(exc)
+
+    app.include_router(auth_routes.router, prefix=API)
+    app.include_router(cases.router, prefix=API)
+    app.include_router(events.router, prefix=API)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz(request: Request) -> JSONResponse:
+        svc: Services = request.app.state.services
+        link: MqttLink = request.app.state.link
+        try:
+            with svc.db.read() as session:
+                session.execute(text("SELECT 1"))
+            db_ok = True
+        except SQLAlchemyError:
+            db_ok = False
+        body = {
+            "status": "ok" if db_ok else "degraded",
+            "database": db_ok,
+            "mqtt": link.connected.is_set(),
+            "ingest_queue": inbox.qsize(),
+        }
+        return JSONResponse(body, status_code=200 if db_ok else 503)
+
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    def metrics_text(request: Request) -> PlainTextResponse:
+        svc: Services = request.app.state.services
+        return PlainTextResponse(svc.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return app

@@ -1,0 +1,134 @@
+"""Store a batch of events in the caller's transaction and group alarms into cases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from protocol.event import Event
+from protocol.kinds import ALARM_CLASS, OPENS_CASE, Priority
+from server.alerts import Alert, build_alert
+from server.db.models import Case, CaseAction, CaseEvent, EventRow
+from server.db.upsert import insert_ignore
+from server.places import Place, resolve_place
+from server.settings import Deadlines
+
+
+@dataclass
+class StoreResult:
+    new: list[str] = field(default_factory=list)  # event ids stored now
+    duplicates: list[str] = field(default_factory=list)  # event ids already stored
+    cases_opened: list[int] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)  # to publish after commit
+
+    @property
+    def seqs(self) -> list[int]:
+        return [int(i.rpartition(":")[2]) for i in self.new + self.duplicates]
+
+
+def store_events(
+    session: Session, events: list[Event], now: datetime, deadlines: Deadlines | None = None
+) -> StoreResult:
+    """Idempotent on event id. The caller commits, then publishes ``result.alerts``."""
+    deadlines = deadlines or Deadlines()
+    result = StoreResult()
+    places: dict[str, Place] = {}
+    for ev in events:
+        place = places.get(ev.device)
+        if place is None:
+            place = places[ev.device] = resolve_place(session, ev.device, ev.gateway)
+        inserted = insert_ignore(
+            session,
+            EventRow,
+            {
+                "id": ev.id,
+                "gateway_id": ev.gateway,
+                "seq": ev.seq,
+                "device_id": ev.device,
+                "kind": ev.kind.value,
+                "priority": ev.priority.value,
+                "at": ev.at,
+                "received_at": now,
+                "device_seq": ev.device_seq,
+                "data": ev.data,
+                "region_path": place.path_text,
+            },
+            [EventRow.id],
+        )
+        if not inserted:
+            result.duplicates.append(ev.id)
+            continue
+        result.new.append(ev.id)
+        alert = _group(session, ev, place, now, deadlines, result)
+        if alert is not None:
+            result.alerts.append(alert)
+    return result
+
+
+def _group(
+    session: Session, ev: Event, place: Place, now: datetime, deadlines: Deadlines, result: StoreResult
+) -> Alert | None:
+    alarm_class = ALARM_CLASS.get(ev.kind)
+    if alarm_class is None:
+        return None
+    opened = False
+    if ev.kind in OPENS_CASE:
+        # The partial unique index decides who opens the case; a concurrent writer that
+        # loses simply finds the winner's row below.
+        opened = insert_ignore(
+            session,
+            Case,
+            {
+                "device_id": ev.device,
+                "gateway_id": ev.gateway,
+                "alarm_class": alarm_class,
+                "kind": ev.kind.value,
+                "priority": ev.priority.value,
+                "category": "alarm" if ev.priority is Priority.ALARM else "maintenance",
+                "state": "new",
+                "is_open": True,
+                "opened_at": now,
+                "updated_at": now,
+                "deadline": now + timedelta(seconds=deadlines.seconds("accept", alarm_class)),
+                "step_started_at": now,
+                "next_escalation_at": now + timedelta(seconds=deadlines.seconds("accept", alarm_class)),
+                "escalation_level": 0,
+                "region_id": place.region.id if place.region is not None else None,
+                "region_path": place.path_text,
+                "event_count": 0,
+            },
+            [Case.device_id, Case.alarm_class],
+            index_where=Case.is_open,
+        )
+    case = session.scalars(
+        select(Case).where(
+            Case.device_id == ev.device, Case.alarm_class == alarm_class, Case.is_open.is_(True)
+        )
+    ).one_or_none()
+    if case is None:
+        return None  # a restore or cancel with nothing open: stored, nothing to settle
+    session.add(CaseEvent(case_id=case.id, event_id=ev.id))
+    session.execute(
+        update(Case)
+        .where(Case.id == case.id)
+        .values(event_count=Case.event_count + 1, last_event_id=ev.id, updated_at=now)
+    )
+    session.refresh(case)
+    if opened:
+        result.cases_opened.append(case.id)
+        session.add(
+            CaseAction(
+                case_id=case.id,
+                action="open",
+                from_state=None,
+                to_state="new",
+                actor="device:%s" % ev.device,
+                at=now,
+                data={"event": ev.id},
+            )
+        )
+    row = session.get(EventRow, ev.id)
+    return build_alert(session, "case_opened" if opened else "event_attached", case, row, place)

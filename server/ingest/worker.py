@@ -1,0 +1,132 @@
+"""The single ingest worker: one batch, one transaction, commit, then ack and alerts."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from protocol.errors import ProtocolError
+from protocol.payloads import GatewayStatus, decode_events, encode_ack
+from protocol.topics import Topics
+from server.alerts import Alert
+from server.clock import Clock, system_clock
+from server.db.engine import Database
+from server.db.models import Gateway
+from server.ingest.mqtt import Inbound, Publisher
+from server.ingest.store import StoreResult, store_events
+from server.metrics import Metrics
+from server.publish import publish_alerts
+from server.settings import Deadlines
+
+log = logging.getLogger(__name__)
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        db: Database,
+        publisher: Publisher,
+        topics: Topics,
+        metrics: Metrics,
+        clock: Clock = system_clock,
+        deadlines: Deadlines | None = None,
+        inbox: queue.Queue[Inbound | None] | None = None,
+    ) -> None:
+        self.db = db
+        self.publisher = publisher
+        self.topics = topics
+        self.metrics = metrics
+        self.clock = clock
+        self.deadlines = deadlines or Deadlines()
+        self.inbox: queue.Queue[Inbound | None] = inbox if inbox is not None else queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._thread is not None:
+            self.inbox.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            item = self.inbox.get()
+            if item is None:
+                return
+            try:
+                self.handle(item)
+            except Exception:
+                # The worker must outlive any one bad message; the gateway resends what we
+                # did not ack.
+                log.exception("ingest failed on a message from %s", item.topic)
+                self.metrics.inc("ingest_errors")
+
+    def handle(self, item: Inbound) -> StoreResult | None:
+        try:
+            parsed = self.topics.parse_gateway(item.topic)
+        except ProtocolError as exc:
+            self.metrics.inc("events_rejected", reason=exc.reason)
+            log.warning("message on unexpected topic %s dropped: %s", item.topic, exc)
+            return None
+        if parsed.channel == "events":
+            return self._events(parsed.gateway, item)
+        if parsed.channel == "status":
+            self._status(parsed.gateway, item.payload)
+        elif parsed.channel == "cmd/result":
+            log.info("command result from %s: %r", parsed.gateway, item.payload[:200])
+        return None
+
+    def _events(self, gateway: str, item: Inbound) -> StoreResult | None:
+        try:
+            batch = decode_events(item.payload, gateway=gateway)
+        except ProtocolError as exc:
+            self.metrics.inc("events_rejected", reason=exc.reason)
+            log.warning("batch from %s dropped: %s", gateway, exc)
+            return None
+        for index, why in batch.rejected:
+            self.metrics.inc("events_rejected", reason=why.reason)
+            log.warning("event %d of a batch from %s dropped: %s", index, gateway, why)
+        if not batch.events:
+            return None
+        try:
+            with self.db.write() as session:
+                result = store_events(session, batch.events, self.clock(), self.deadlines)
+        except SQLAlchemyError as exc:
+            # Nothing is acked, so the gateway keeps the events and sends them again.
+            self.metrics.inc("ingest_errors")
+            log.error("could not store %d events from %s: %s", len(batch.events), gateway, exc)
+            return None
+        self.metrics.observe_latency(time.monotonic() - item.received)
+        self.metrics.inc("events_ingested", len(result.new))
+        self.metrics.inc("events_duplicate", len(result.duplicates))
+        self.metrics.inc("cases_opened", len(result.cases_opened))
+        # Only now, after the commit: the ack is the gateway's licence to forget the events.
+        self.publisher.publish(self.topics.ack(gateway), encode_ack(result.seqs))
+        self.metrics.inc("acks_published")
+        self._alerts(result.alerts)
+        return result
+
+    def _alerts(self, alerts: list[Alert]) -> None:
+        publish_alerts(self.publisher, self.topics, self.metrics, alerts)
+
+    def _status(self, gateway: str, payload: bytes) -> None:
+        try:
+            status = GatewayStatus.decode(payload)
+        except ProtocolError as exc:
+            self.metrics.inc("events_rejected", reason="status_" + exc.reason)
+            return
+        with self.db.write() as session:
+            gw = session.get(Gateway, gateway)
+            if gw is None:
+                log.info("status from unknown gateway %s: %s", gateway, status.state)
+                return
+            gw.status = status.state
+            gw.status_at = self.clock()
+            gw.status_data = status.extra

@@ -1,0 +1,69 @@
+"""Process counters, rendered in the Prometheus text format."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+_HELP = {
+    "events_ingested": "Events stored for the first time.",
+    "events_duplicate": "Events received again and acked again without a new row.",
+    "events_rejected": "Events or messages dropped as malformed, by reason.",
+    "cases_opened": "Cases opened.",
+    "alerts_published": "Duty alerts published.",
+    "acks_published": "Ack messages published to gateways.",
+    "ingest_errors": "Batches not stored because the database failed (the gateway resends).",
+    "commands_published": "Commands published to gateways.",
+}
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counters: dict[tuple[str, str], float] = defaultdict(float)
+        self._buckets = [0] * len(LATENCY_BUCKETS)
+        self._lat_sum = 0.0
+        self._lat_count = 0
+
+    def inc(self, name: str, amount: float = 1, reason: str = "") -> None:
+        with self._lock:
+            self._counters[(name, reason)] += amount
+
+    def get(self, name: str, reason: str = "") -> float:
+        with self._lock:
+            if reason:
+                return self._counters.get((name, reason), 0.0)
+            return sum(v for (n, _), v in self._counters.items() if n == name)
+
+    def observe_latency(self, seconds: float) -> None:
+        with self._lock:
+            for i, bound in enumerate(LATENCY_BUCKETS):
+                if seconds <= bound:
+                    self._buckets[i] += 1
+            self._lat_sum += seconds
+            self._lat_count += 1
+
+    def render(self) -> str:
+        lines: list[str] = []
+        with self._lock:
+            for name, help_text in _HELP.items():
+                full = "shouwang_%s_total" % name
+                lines.append("# HELP %s %s" % (full, help_text))
+                lines.append("# TYPE %s counter" % full)
+                rows = sorted((r, v) for (n, r), v in self._counters.items() if n == name)
+                if not rows:
+                    lines.append("%s 0" % full)
+                for reason, value in rows:
+                    label = '{reason="%s"}' % reason if reason else ""
+                    lines.append("%s%s %g" % (full, label, value))
+            hist = "shouwang_ingest_latency_seconds"
+            lines.append("# HELP %s From MQTT message received to database commit." % hist)
+            lines.append("# TYPE %s histogram" % hist)
+            for bound, count in zip(LATENCY_BUCKETS, self._buckets, strict=True):
+                lines.append('%s_bucket{le="%g"} %d' % (hist, bound, count))
+            lines.append('%s_bucket{le="+Inf"} %d' % (hist, self._lat_count))
+            lines.append("%s_sum %g" % (hist, self._lat_sum))
+            lines.append("%s_count %d" % (hist, self._lat_count))
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,46 @@
+"""Who is asking and which part of the region tree they may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, or_, true
+from sqlalchemy.orm import InstrumentedAttribute
+
+ROLES = ("admin", "duty_officer", "grid_worker", "station_staff", "viewer")
+# What each role may do to cases; admin may do everything.
+CASE_ACTORS = frozenset({"admin", "duty_officer", "grid_worker", "station_staff"})
+
+
+@dataclass(frozen=True)
+class Scope:
+    user_id: int | None
+    username: str
+    role: str
+    region_path: str | None  # None: the whole tree, including unassigned devices
+
+    @property
+    def is_root(self) -> bool:
+        return self.region_path is None
+
+    def covers(self, path: str | None) -> bool:
+        if self.region_path is None:
+            return True
+        if path is None:
+            return False
+        return path == self.region_path or path.startswith(self.region_path + "/")
+
+
+SYSTEM = Scope(None, "system", "admin", None)
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def in_scope(column: InstrumentedAttribute[str | None], scope: Scope) -> ColumnElement[bool]:
+    """SQL condition: the row's region path lies in the scope's subtree."""
+    if scope.region_path is None:
+        return true()
+    prefix = scope.region_path
+    return or_(column == prefix, column.like(_escape_like(prefix) + "/%", escape="\\"))

@@ -1,0 +1,222 @@
+"""Server settings: one object, built from arguments and the environment, that fails fast."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from server.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB = "sqlite:///shouwang.db"
+DEFAULT_MQTT = "mqtt://127.0.0.1:1883"
+DEFAULT_LISTEN = "127.0.0.1:8000"
+DEFAULT_PREFIX = "sw/v1"
+SECRET_FILE = "shouwang.secret"
+MIN_SECRET = 32
+# Values copied from examples and tutorials: whoever ships them shares them with everyone.
+PLACEHOLDERS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "change_me",
+        "secret",
+        "password",
+        "admin",
+        "default",
+        "shouwang",
+        "test",
+        "example",
+        "please-change-me",
+        "your-secret-here",
+        "xxx",
+    }
+)
+MIN_PASSWORD = 10
+
+
+def _is_placeholder(value: str) -> bool:
+    low = value.strip().lower()
+    if low in PLACEHOLDERS or len(set(low)) <= 2:
+        return True
+    return any(low == p * (len(low) // len(p)) for p in PLACEHOLDERS if len(low) % len(p) == 0)
+
+
+def check_secret(value: str) -> str:
+    if len(value) < MIN_SECRET:
+        raise ConfigError("SHOUWANG_SECRET must be at least %d characters" % MIN_SECRET)
+    if _is_placeholder(value):
+        raise ConfigError("SHOUWANG_SECRET is a placeholder value; generate a random one")
+    return value
+
+
+def check_password(value: str, what: str = "password") -> str:
+    if len(value) < MIN_PASSWORD:
+        raise ConfigError("%s must be at least %d characters" % (what, MIN_PASSWORD))
+    if _is_placeholder(value) or value.lower() in {"admin123456", "password123", "1234567890", "0123456789"}:
+        raise ConfigError("%s is a well-known default; choose another" % what)
+    return value
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError("listen address must be HOST:PORT, got %r" % value)
+    return host.strip("[]"), int(port)
+
+
+def parse_mqtt_url(value: str) -> tuple[str, int]:
+    parts = urlsplit(value)
+    if parts.scheme != "mqtt" or not parts.hostname:
+        raise ConfigError("MQTT URL must look like mqtt://HOST:PORT, got %r" % value)
+    try:
+        port = parts.port or 1883
+    except ValueError:
+        raise ConfigError("bad port in MQTT URL %r" % value) from None
+    return parts.hostname, port
+
+
+def check_db_url(value: str) -> str:
+    scheme = value.partition("://")[0]
+    if not scheme or not (scheme.startswith("sqlite") or scheme.startswith("postgresql")):
+        raise ConfigError("database URL must be sqlite:///FILE or postgresql://..., got %r" % value)
+    return value
+
+
+def sqlite_file(db_url: str) -> Path | None:
+    if not db_url.startswith("sqlite"):
+        return None
+    path = db_url.partition(":///")[2].partition("?")[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """Seconds allowed per step, by alarm class; ``default`` covers unlisted classes."""
+
+    accept: Mapping[str, float] = field(
+        default_factory=lambda: {
+            "panic": 60.0,
+            "medical": 60.0,
+            "fire": 60.0,
+            "intrusion": 120.0,
+            "default": 4 * 3600.0,
+        }
+    )
+    dispatch: Mapping[str, float] = field(default_factory=lambda: {"default": 600.0})
+    handle: Mapping[str, float] = field(default_factory=lambda: {"default": 7200.0})
+
+    def seconds(self, step: str, alarm_class: str) -> float:
+        table: Mapping[str, float] = getattr(self, step)
+        return float(table.get(alarm_class, table["default"]))
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_url: str = DEFAULT_DB
+    mqtt_url: str = DEFAULT_MQTT
+    listen: str = DEFAULT_LISTEN
+    mqtt_prefix: str = DEFAULT_PREFIX
+    secret: str = ""
+    admin_password: str | None = None
+    mqtt_client_id: str = ""
+    data_dir: Path | None = None
+    seed_file: Path | None = None
+    token_ttl: float = 12 * 3600.0
+    # MQTT v5 session expiry: how long the broker keeps our queue while we are away.
+    session_expiry: int = 7 * 24 * 3600
+    deadlines: Deadlines = field(default_factory=Deadlines)
+
+    def __post_init__(self) -> None:
+        check_db_url(self.db_url)
+        parse_mqtt_url(self.mqtt_url)
+        parse_listen(self.listen)
+        if (
+            not self.mqtt_prefix
+            or any(c in self.mqtt_prefix for c in "+#\x00")
+            or self.mqtt_prefix.endswith("/")
+        ):
+            raise ConfigError("bad MQTT topic prefix %r" % self.mqtt_prefix)
+        check_secret(self.secret)
+        if self.admin_password is not None:
+            check_password(self.admin_password, "SHOUWANG_ADMIN_PASSWORD")
+
+    @property
+    def listen_addr(self) -> tuple[str, int]:
+        return parse_listen(self.listen)
+
+    @property
+    def mqtt_addr(self) -> tuple[str, int]:
+        return parse_mqtt_url(self.mqtt_url)
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def load(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        db_url: str | None = None,
+        mqtt_url: str | None = None,
+        listen: str | None = None,
+        seed_file: Path | None = None,
+    ) -> Settings:
+        """Arguments win over the environment, which wins over defaults."""
+        env = os.environ if env is None else env
+        db = db_url or env.get("SHOUWANG_DB") or DEFAULT_DB
+        check_db_url(db)
+        data_dir_env = env.get("SHOUWANG_DATA_DIR")
+        data_dir = Path(data_dir_env) if data_dir_env else None
+        secret = env.get("SHOUWANG_SECRET")
+        if secret is None or secret == "":
+            secret = load_or_create_secret(_secret_dir(db, data_dir))
+        admin = env.get("SHOUWANG_ADMIN_PASSWORD") or None
+        return cls(
+            db_url=db,
+            mqtt_url=mqtt_url or env.get("SHOUWANG_MQTT") or DEFAULT_MQTT,
+            listen=listen or env.get("SHOUWANG_LISTEN") or DEFAULT_LISTEN,
+            mqtt_prefix=env.get("SHOUWANG_MQTT_PREFIX") or DEFAULT_PREFIX,
+            secret=secret,
+            admin_password=admin,
+            mqtt_client_id=env.get("SHOUWANG_MQTT_CLIENT_ID") or "",
+            data_dir=data_dir,
+            seed_file=seed_file,
+        )
+
+    def client_id(self) -> str:
+        # Stable across restarts, so the broker's persistent session (our queue) is found again.
+        return self.mqtt_client_id or "shouwang-server-%s" % socket.gethostname()
+
+
+def _secret_dir(db_url: str, data_dir: Path | None) -> Path:
+    if data_dir is not None:
+        return data_dir
+    db_file = sqlite_file(db_url)
+    if db_file is not None:
+        return db_file.resolve().parent
+    raise ConfigError(
+        "SHOUWANG_SECRET is unset and there is no SQLite file or SHOUWANG_DATA_DIR to keep one in"
+    )
+
+
+def load_or_create_secret(directory: Path) -> str:
+    path = directory / SECRET_FILE
+    if path.exists():
+        if path.stat().st_mode & 0o077:
+            raise ConfigError("%s is readable by others; chmod 600 it" % path)
+        return check_secret(path.read_text().strip())
+    directory.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    log.warning("SHOUWANG_SECRET is unset: generated a new secret and saved it in %s (mode 0600)", path)
+    return value

@@ -1,0 +1,190 @@
+"""The case workflow: states, legal actions, deadlines and the audit trail."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from server.alerts import Alert, build_alert
+from server.db.models import Case, CaseAction, Device, EventRow
+from server.errors import Conflict, Forbidden, Invalid, NotFound
+from server.scope import CASE_ACTORS, Scope
+from server.settings import Deadlines
+
+STATES = ("new", "accepted", "dispatched", "handling", "replied", "verified", "closed")
+OPEN_STATES = frozenset(STATES[:-1])
+
+# action -> (states it is legal in, state it leads to; None keeps the state)
+TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
+    "accept": (frozenset({"new"}), "accepted"),  # 受理
+    "dispatch": (frozenset({"accepted"}), "dispatched"),  # 分流/派遣
+    "start": (frozenset({"dispatched"}), "handling"),  # 处置
+    "reply": (frozenset({"handling"}), "replied"),  # 回复
+    "verify": (frozenset({"replied"}), "verified"),  # 核查
+    "return": (frozenset({"replied", "verified"}), "handling"),  # 回退 (rework)
+    # 结案: a duty officer may close once a person has taken the case on.
+    "close": (OPEN_STATES - {"new"}, "closed"),
+    "false_alarm": (OPEN_STATES, "closed"),  # 误报
+    "cancel": (OPEN_STATES, "closed"),
+    "transfer": (OPEN_STATES, None),  # 转办
+    "co_handle": (OPEN_STATES - {"new"}, None),  # 协办
+    "extend": (OPEN_STATES - {"new"}, None),  # 延期
+    "supervise": (OPEN_STATES, None),  # 督办
+    "comment": (frozenset(STATES), None),
+    "evaluate": (frozenset({"closed"}), None),  # 评价
+}
+ACTIONS = tuple(TRANSITIONS)
+RESOLUTION = {"close": "resolved", "false_alarm": "false_alarm", "cancel": "cancelled"}
+# The step whose deadline runs while a case is in a state.
+STEP_OF_STATE = {"new": "accept", "accepted": "dispatch", "dispatched": "handle", "handling": "handle"}
+
+
+@dataclass
+class Command:
+    gateway: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class ActionOutcome:
+    case: Case
+    action: CaseAction
+    alerts: list[Alert] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)
+
+
+def latest_event(session: Session, case: Case) -> EventRow | None:
+    return session.get(EventRow, case.last_event_id) if case.last_event_id else None
+
+
+def step_deadline(case: Case, state: str, now: datetime, deadlines: Deadlines) -> datetime | None:
+    step = STEP_OF_STATE.get(state)
+    if step is None:
+        return None
+    if state == "handling" and case.state == "dispatched" and case.deadline is not None:
+        return case.deadline  # starting work does not restart the handling clock
+    return now + timedelta(seconds=deadlines.seconds(step, case.alarm_class))
+
+
+def apply_action(
+    session: Session,
+    case_id: int,
+    scope: Scope,
+    action: str,
+    now: datetime,
+    note: str | None = None,
+    data: dict[str, Any] | None = None,
+    deadlines: Deadlines | None = None,
+) -> ActionOutcome:
+    """Apply one action in the caller's transaction; publish the outcome after commit."""
+    deadlines = deadlines or Deadlines()
+    data = dict(data or {})
+    if action not in TRANSITIONS:
+        raise Invalid("unknown action %r; one of %s" % (action, ", ".join(ACTIONS)), reason="unknown_action")
+    if scope.role not in CASE_ACTORS and action != "comment":
+        raise Forbidden("role %s may not %s cases" % (scope.role, action))
+    case = session.get(Case, case_id, with_for_update=True)
+    if case is None or not scope.covers(case.region_path):
+        raise NotFound("case %d not found" % case_id)
+    allowed, target = TRANSITIONS[action]
+    if case.state not in allowed:
+        raise Conflict(
+            "cannot %s a case that is %s (allowed when %s)"
+            % (action, case.state, ", ".join(sorted(allowed))),
+            reason="illegal_transition",
+        )
+    from_state = case.state
+    to_state = target or from_state
+    extra = _check_data(session, case, action, data, now)
+    if target is not None and target != from_state:
+        case.deadline = step_deadline(case, target, now, deadlines)
+        case.step_started_at = now
+        case.next_escalation_at = case.deadline
+        case.escalation_level = 0
+        case.state = target
+    if target == "closed":
+        case.is_open = False
+        case.closed_at = now
+        case.resolution = RESOLUTION[action]
+        case.next_escalation_at = None
+    if action == "extend":
+        case.deadline = extra["deadline"]
+        case.next_escalation_at = case.deadline
+    if action == "evaluate":
+        case.satisfaction = int(data["satisfaction"])
+    case.updated_at = now
+    record = CaseAction(
+        case_id=case.id,
+        action=action,
+        from_state=from_state,
+        to_state=to_state,
+        user_id=scope.user_id,
+        actor=scope.username,
+        at=now,
+        note=note,
+        data={k: _jsonable(v) for k, v in {**data, **extra}.items()} or None,
+    )
+    session.add(record)
+    session.flush()
+    outcome = ActionOutcome(case, record)
+    outcome.alerts.append(build_alert(session, "case_updated", case, latest_event(session, case)))
+    if action == "accept":
+        cmd = _ack_level_command(session, case, "accepted")
+        if cmd is not None:
+            outcome.commands.append(cmd)
+    return outcome
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _check_data(
+    session: Session, case: Case, action: str, data: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    if action == "evaluate":
+        score = data.get("satisfaction")
+        if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+            raise Invalid("satisfaction must be an integer from 1 to 5", reason="bad_satisfaction")
+        if case.satisfaction is not None:
+            raise Conflict("case %d is already evaluated" % case.id, reason="already_evaluated")
+    if action == "extend":
+        seconds = data.get("seconds")
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not 0 < seconds <= 30 * 86400:
+            raise Invalid("extend needs seconds between 1 and 2592000", reason="bad_extension")
+        base = case.deadline if case.deadline is not None and case.deadline > now else now
+        return {"deadline": base + timedelta(seconds=float(seconds))}
+    return {}
+
+
+def _ack_level_command(session: Session, case: Case, level: str) -> Command | None:
+    """Tell the device, through its gateway, how far its alarm got (the villager's button)."""
+    event = latest_event(session, case)
+    if event is None or event.device_seq is None:
+        return None
+    device = session.get(Device, case.device_id)
+    gateway = device.gateway_id if device is not None and device.gateway_id else event.gateway_id
+    return Command(
+        gateway,
+        {
+            "id": str(uuid.uuid4()),
+            "op": "ack_level",
+            "device": case.device_id,
+            "device_seq": event.device_seq,
+            "level": level,
+        },
+    )
+
+
+def get_case(session: Session, case_id: int, scope: Scope) -> Case:
+    case = session.get(Case, case_id)
+    if case is None or not scope.covers(case.region_path):
+        raise NotFound("case %d not found" % case_id)
+    return case
+
+
+__all__ = ["ACTIONS", "STATES", "TRANSITIONS", "ActionOutcome", "Command", "apply_action", "get_case"]
