@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from gateway.errors import ConfigError
 from protocol.errors import ProtocolError
 from protocol.ids import check_device_id, check_gateway_id
+from protocol.kinds import KINDS
 from protocol.topics import DEFAULT_PREFIX
 
 ENV_CONFIG = "SHOUWANG_GATEWAY_CONFIG"
@@ -71,6 +72,24 @@ class OutboxSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class BleSettings:
+    enabled: bool = False
+    adapter: str = ""  # "hci0"; empty = BlueZ default
+    watchdog_s: float = 120.0  # no advert for this long -> restart scanning
+
+
+@dataclass(frozen=True, slots=True)
+class Rtl433Settings:
+    command: tuple[str, ...] = ()  # e.g. ("rtl_433", "-F", "json"); empty = not used
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionSettings:
+    check_every_s: float = 30.0
+    rf_repeat_window_s: float = 1.5
+
+
+@dataclass(frozen=True, slots=True)
 class GatewaySettings:
     id: str
     data_dir: Path
@@ -78,6 +97,9 @@ class GatewaySettings:
     serial: tuple[SerialSettings, ...] = ()
     devices: tuple[DeviceSettings, ...] = ()
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    ble: BleSettings = field(default_factory=BleSettings)
+    rtl433: Rtl433Settings = field(default_factory=Rtl433Settings)
+    supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
     source: Path | None = None
 
     @property
@@ -210,11 +232,15 @@ def _devices(raw: dict[str, Any]) -> tuple[DeviceSettings, ...]:
                     raise ValueError
             except ValueError:
                 raise ConfigError("%s.key must be 32 hex digits (AES-128)" % where) from None
+        kind = _str(t, "kind", where, "")
+        if kind and kind not in KINDS:
+            raise ConfigError("%s.kind %r is not an event kind (%s)"
+                              % (where, kind, ", ".join(sorted(KINDS))))
         out.append(DeviceSettings(
             id=ident,
             name=_str(t, "name", where, ""),
             model=_str(t, "model", where, ""),
-            kind=_str(t, "kind", where, ""),
+            kind=kind,
             location=_str(t, "location", where, ""),
             key=key.lower(),
         ))
@@ -229,6 +255,34 @@ def _outbox(raw: dict[str, Any]) -> OutboxSettings:
         dedup_window_s=_num(t, "dedup_window_s", "outbox", 24 * 3600.0, 1.0),
         batch_size=_int(t, "batch_size", "outbox", 500, 1),
         max_inflight_batches=_int(t, "max_inflight_batches", "outbox", 20, 1),
+    )
+
+
+def _ble(raw: dict[str, Any]) -> BleSettings:
+    t = _table(raw, "ble")
+    _unknown(t, _fields(BleSettings), "[ble]")
+    enabled = t.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise ConfigError("ble.enabled must be true or false")
+    return BleSettings(enabled=enabled, adapter=_str(t, "adapter", "ble", ""),
+                       watchdog_s=_num(t, "watchdog_s", "ble", 120.0, 5.0))
+
+
+def _rtl433(raw: dict[str, Any]) -> Rtl433Settings:
+    t = _table(raw, "rtl433")
+    _unknown(t, _fields(Rtl433Settings), "[rtl433]")
+    command = t.get("command", [])
+    if not isinstance(command, list) or not all(isinstance(c, str) and c for c in command):
+        raise ConfigError("rtl433.command must be a list of strings, e.g. [\"rtl_433\", \"-F\", \"json\"]")
+    return Rtl433Settings(command=tuple(command))
+
+
+def _supervision(raw: dict[str, Any]) -> SupervisionSettings:
+    t = _table(raw, "supervision")
+    _unknown(t, _fields(SupervisionSettings), "[supervision]")
+    return SupervisionSettings(
+        check_every_s=_num(t, "check_every_s", "supervision", 30.0, 0.1),
+        rf_repeat_window_s=_num(t, "rf_repeat_window_s", "supervision", 1.5, 0.0),
     )
 
 
@@ -249,6 +303,9 @@ def parse_settings(raw: dict[str, Any], source: Path | None = None) -> GatewaySe
         serial=_serial(raw),
         devices=_devices(raw),
         outbox=_outbox(raw),
+        ble=_ble(raw),
+        rtl433=_rtl433(raw),
+        supervision=_supervision(raw),
         source=source,
     )
     if settings.outbox.batch_size > 500:

@@ -1,4 +1,4 @@
-"""The gateway process: outbox writer, adapters and uplink wired together.
+"""The gateway process: outbox writer, adapters, supervision and uplink wired together.
 
 ``Gateway(settings).start()`` runs everything on background threads and returns, so one
 process can host several gateways (the demo does); ``stop()`` shuts them down in order:
@@ -7,44 +7,77 @@ adapters first (no new events), then the uplink, then the writer (commits what i
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from gateway import __version__
-from gateway.config import GatewaySettings
+from gateway.catalog import Catalog
+from gateway.commands import NodeCommands
+from gateway.config import GatewaySettings, load_settings
 from gateway.counters import Counters
+from gateway.decoding import BleTracker, Decoded, Outcome, Rejected, RfMapper, ev1527_split
 from gateway.errors import GatewayError
-from gateway.outbox import LEVEL_ACCEPTED, LEVEL_DELIVERED, Outbox, OutboxReader, Settled
+from gateway.outbox import LEVEL_ACCEPTED, LEVEL_DELIVERED, Incoming, Outbox, OutboxReader, Settled, utcnow
+from gateway.outputs import LocalOutputs
+from gateway.radio import BleScanner, LineProcess, ScannerFactory
 from gateway.registry import Registry
 from gateway.serial_adapter import NodeLines, SerialPort, ack_line
 from gateway.store import OutboxWriter
+from gateway.supervision import Supervisor
 from gateway.uplink import Uplink
 from protocol import serial_line as sl
+from protocol.errors import ProtocolError
+from protocol.ids import rf_device_id
 from protocol.payloads import Command, CommandResult
+from protocol.rflink import parse_rflink
+from protocol.rtl433 import parse_rtl433
 
 log = logging.getLogger(__name__)
 
 _ACK_LEVELS = {"delivered": LEVEL_DELIVERED, "accepted": LEVEL_ACCEPTED}
+NODE_OPS = frozenset({"siren", "relay", "identify", "ping", "status"})
+UNKNOWN_FILE = "unknown_devices.json"
 
 
 class Gateway:
     def __init__(self, settings: GatewaySettings, *, clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 now: Callable[[], datetime] = utcnow,
+                 ble_factory: ScannerFactory | None = None,
+                 catalog: Catalog | None = None) -> None:
         self.settings = settings
         self.clock = clock
         self.monotonic = monotonic
+        self.now = now
         self.counters = Counters()
+        self.catalog = catalog or Catalog.load()
         self.registry = Registry(settings.devices, clock=clock)
+        self.supervisor = Supervisor(self.registry, self.catalog, monotonic)
+        self.ble = BleTracker(self.registry.get, self.catalog, clock=monotonic)
+        self.rf = RfMapper(self.registry.get, self.catalog, clock=monotonic,
+                           window_s=settings.supervision.rf_repeat_window_s)
+        self.outputs = LocalOutputs()
+        self.commands = NodeCommands(self._publish_result, clock=monotonic)
         self.outbox: Outbox | None = None
         self.writer: OutboxWriter | None = None
         self.uplink: Uplink | None = None
         self.ports: list[SerialPort] = []
+        self.scanner: BleScanner | None = None
+        self.receivers: list[LineProcess] = []
+        self.pairing_until = 0.0
+        self._ble_factory = ble_factory
         self._reader: OutboxReader | None = None
         self._lock = threading.Lock()
         self._running = False
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._unknown_dirty = False
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -58,30 +91,54 @@ class Gateway:
             self.writer = OutboxWriter(self.outbox, self.counters)
             self._reader = OutboxReader(s.outbox_path, s.id)
             self.uplink = Uplink(s, self._reader, self.writer, self.counters, status=self.status,
-                                 on_command=self.command, on_settled=self._settled,
-                                 clock=self.monotonic)
+                                 on_command=self.command, on_settled=self._settled, clock=self.monotonic)
             self.writer.on_stored = self.uplink.wake
             self.writer.start()
             for ps in s.serial:
                 port = SerialPort(ps, self.counters)
-                port.handler = NodeLines(self.writer, self.registry, self.counters, port.write,
-                                         route=port).handle
+                if ps.kind == "rflink":
+                    port.handler = self._rflink_line
+                else:
+                    port.handler = NodeLines(
+                        self.writer, self.registry, self.counters, port.write, route=port, clock=self.now,
+                        on_rf=self._bridge_code, on_result=self._node_result, on_heard=self._heard_node,
+                    ).handle
                 self.ports.append(port)
+            if s.ble.enabled:
+                self.scanner = BleScanner(s.ble, self.ble_advert, self.counters, factory=self._ble_factory)
+            if s.rtl433.command:
+                self.receivers.append(LineProcess(s.rtl433.command, self.rtl433_line, self.counters))
+            self._stop.clear()
+            self._ticker = threading.Thread(target=self._tick_loop, name="gateway-tick", daemon=True)
             for port in self.ports:
                 port.start()
+            if self.scanner is not None:
+                self.scanner.start()
+            for rx in self.receivers:
+                rx.start()
             self.uplink.start()
+            self._ticker.start()
             self._running = True
-            log.info("gateway %s started (%d serial ports, %d devices)", s.id, len(self.ports),
-                     len(s.devices))
+            log.info("gateway %s started (%d serial ports, BLE %s, %d devices)", s.id, len(self.ports),
+                     "on" if self.scanner else "off", len(s.devices))
 
     def stop(self) -> None:
         with self._lock:
             if not self._running:
                 return
             self._running = False
+            self._stop.set()
+            if self._ticker is not None:
+                self._ticker.join(5)
             for port in self.ports:
                 port.stop()
             self.ports = []
+            if self.scanner is not None:
+                self.scanner.stop()
+                self.scanner = None
+            for rx in self.receivers:
+                rx.stop()
+            self.receivers = []
             if self.uplink is not None:
                 self.uplink.stop()
             if self.writer is not None:
@@ -90,6 +147,7 @@ class Gateway:
                 self._reader.close()
             if self.outbox is not None:
                 self.outbox.close()
+            self._save_unknown()
             log.info("gateway %s stopped", self.settings.id)
 
     def __enter__(self) -> Gateway:
@@ -99,6 +157,95 @@ class Gateway:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def _tick_loop(self) -> None:
+        every = self.settings.supervision.check_every_s
+        next_check = self.monotonic() + every
+        while not self._stop.wait(0.5):
+            try:
+                self.commands.tick()
+                if self.monotonic() >= next_check:
+                    next_check = self.monotonic() + every
+                    self.supervise()
+                if self._unknown_dirty:
+                    self._save_unknown()
+            except Exception:
+                self.counters.inc("errors.tick")
+                log.exception("periodic work failed")
+
+    # --- ingest -------------------------------------------------------------------------
+
+    def submit(self, decoded: Decoded, transport: str) -> None:
+        """One decoded event into the outbox (supervision events included)."""
+        if decoded.kind is None or self.writer is None:
+            return
+        self.writer.submit(Incoming(device=decoded.device, kind=decoded.kind, at=self.now(),
+                                    device_seq=decoded.device_seq, data=dict(decoded.data)))
+        self.counters.inc("events.%s" % transport)
+
+    def ingest(self, outcomes: list[Outcome], transport: str) -> None:
+        heard: set[str] = set()
+        for out in outcomes:
+            if isinstance(out, Rejected):
+                self.counters.inc("rejected.%s" % out.reason)
+                if out.reason == "unknown_device" and out.device is not None:
+                    self.registry.saw_unknown(out.device, transport, out.detail)
+                    self._unknown_dirty = True
+                elif out.reason in ("duplicate", "unmapped_code") and out.device is not None:
+                    heard.add(out.device)
+                continue
+            heard.add(out.device)
+            self.submit(out, transport)
+            for extra in self.supervisor.heard(out.device, out.data):
+                self.submit(extra, "supervision")
+            heard.discard(out.device)
+        for device in heard:
+            for extra in self.supervisor.heard(device):
+                self.submit(extra, "supervision")
+
+    def ble_advert(self, mac: str, service_data: bytes, rssi: int | None = None) -> None:
+        """The advertisement boundary: BTHome service data as the scanner received it."""
+        self.ingest(self.ble.feed(mac, service_data, rssi), "ble")
+
+    def rtl433_line(self, line: bytes) -> None:
+        try:
+            packet = parse_rtl433(line)
+            device = packet.device_id
+        except ProtocolError as exc:
+            self.counters.inc("dropped.rtl433_%s" % exc.reason)
+            return
+        self.ingest(self.rf.feed(device, packet.code, {"model": packet.model}), "rf")
+
+    def _rflink_line(self, line: bytes) -> None:
+        try:
+            packet = parse_rflink(line)
+            device = packet.device_id
+        except ProtocolError as exc:
+            if exc.reason != "not_packet":
+                self.counters.inc("dropped.rflink_%s" % exc.reason)
+            return
+        self.ingest(self.rf.feed(device, packet.code), "rf")
+
+    def _bridge_code(self, msg: sl.SerialRfCode) -> None:
+        try:
+            if msg.proto == "ev1527":
+                address, code = ev1527_split(msg.code)
+            else:
+                address, code = msg.code, "0"
+            device = rf_device_id(msg.proto, address)
+        except (ProtocolError, ValueError):
+            self.counters.inc("dropped.rf_bad_code")
+            return
+        self.ingest(self.rf.feed(device, code), "rf")
+
+    def _heard_node(self, device: str, data: dict[str, Any]) -> None:
+        # Nodes report low battery themselves; only presence matters here.
+        for extra in self.supervisor.heard(device):
+            self.submit(extra, "supervision")
+
+    def supervise(self) -> None:
+        for decoded in self.supervisor.check():
+            self.submit(decoded, "supervision")
+
     # --- status and commands ------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
@@ -107,22 +254,41 @@ class Gateway:
             "gateway": self.settings.id,
             "version": __version__,
             "backlog": backlog,
-            "devices": self.registry.counts(),
+            "devices": {**self.registry.counts(), "missing": len(self.supervisor.missing())},
             "unknown_devices": [u.device for u in self.registry.unknown()[:20]],
+            "pairing": self.monotonic() < self.pairing_until,
+            "outputs": dict(self.outputs.state),
             "counters": self.counters.snapshot(),
         }
 
-    def command(self, cmd: Command) -> CommandResult:
-        if cmd.op == "ack_level":
-            return self._cmd_ack_level(cmd)
+    def _publish_result(self, result: CommandResult) -> None:
+        if self.uplink is not None:
+            self.uplink.publish_result(result)
+
+    def command(self, cmd: Command) -> CommandResult | None:
+        try:
+            if cmd.op == "ack_level":
+                return self._cmd_ack_level(cmd)
+            if cmd.op in NODE_OPS:
+                return self._cmd_device(cmd)
+            if cmd.op == "reload_config":
+                return self._cmd_reload(cmd)
+            if cmd.op == "start_pairing":
+                seconds = cmd.args.get("seconds", 120)
+                if not isinstance(seconds, int) or isinstance(seconds, bool) or not 1 <= seconds <= 3600:
+                    return CommandResult(cmd.id, False, {"error": "bad_args"})
+                self.pairing_until = self.monotonic() + seconds
+                unknown = [u.device for u in self.registry.unknown()]
+                return CommandResult(cmd.id, True, {"pairing_s": seconds, "unknown_devices": unknown})
+        except GatewayError as exc:
+            return CommandResult(cmd.id, False, {"error": "failed", "detail": str(exc)})
         return CommandResult(cmd.id, False, {"error": "unknown_op", "op": cmd.op})
 
     def _cmd_ack_level(self, cmd: Command) -> CommandResult:
         device, device_seq, level = cmd.args.get("device"), cmd.args.get("device_seq"), cmd.args.get("level")
         if (not isinstance(device, str) or not isinstance(device_seq, int) or isinstance(device_seq, bool)
-                or level not in _ACK_LEVELS):
+                or not isinstance(level, str) or level not in _ACK_LEVELS):
             return CommandResult(cmd.id, False, {"error": "bad_args"})
-        assert isinstance(level, str)
         if self.writer is not None:
             self.writer.raise_level(device, device_seq, _ACK_LEVELS[level])
         try:
@@ -130,6 +296,48 @@ class Gateway:
         except GatewayError as exc:
             return CommandResult(cmd.id, False, {"error": "unreachable", "detail": str(exc)})
         return CommandResult(cmd.id, True, {"device": device, "device_seq": device_seq, "level": level})
+
+    def _cmd_device(self, cmd: Command) -> CommandResult | None:
+        device = cmd.args.get("device", "gateway")
+        on = cmd.args.get("on")
+        if cmd.op in ("siren", "relay") and not isinstance(on, bool):
+            return CommandResult(cmd.id, False, {"error": "bad_args", "detail": "on must be true or false"})
+        if device == "gateway":
+            if cmd.op not in ("siren", "relay"):
+                return CommandResult(cmd.id, False, {"error": "unknown_op", "op": cmd.op})
+            assert isinstance(on, bool)
+            self.outputs.set(cmd.op, on)
+            return CommandResult(cmd.id, True, {"device": "gateway", cmd.op: on})
+        if not isinstance(device, str) or not device.startswith("sn-"):
+            return CommandResult(cmd.id, False, {"error": "no_downlink", "device": str(device)})
+        route = self.registry.route(device)
+        if not isinstance(route, SerialPort):
+            return CommandResult(cmd.id, False, {"error": "unreachable", "device": device})
+        args: dict[str, sl.Value] = {}
+        if isinstance(on, bool):
+            args["on"] = int(on)
+        try:
+            self.commands.send(cmd.id, device, cmd.op, args, route.write)
+        except ProtocolError as exc:
+            return CommandResult(cmd.id, False, {"error": "bad_args", "detail": str(exc)})
+        return None  # answered when the node's CR line arrives, or on timeout
+
+    def _node_result(self, msg: sl.SerialCommandResult) -> None:
+        if not self.commands.result(msg):
+            self.counters.inc("dropped.stale_command_result")
+
+    def _cmd_reload(self, cmd: Command) -> CommandResult:
+        self.reload()
+        return CommandResult(cmd.id, True, {"devices": len(self.registry.known())})
+
+    def reload(self) -> None:
+        """Re-read the device list from the config file (pairing adds devices there)."""
+        if self.settings.source is None:
+            raise GatewayError("settings were not loaded from a file")
+        fresh = load_settings(self.settings.source)
+        self.registry.replace_devices(fresh.devices)
+        self._unknown_dirty = True
+        log.info("reloaded %d devices from %s", len(fresh.devices), self.settings.source)
 
     def _tell(self, device: str, device_seq: int, level: sl.AckLevel) -> None:
         if not device.startswith("sn-"):
@@ -147,3 +355,17 @@ class Gateway:
                 self._tell(row.device, row.device_seq, sl.AckLevel.DELIVERED)
             except GatewayError as exc:
                 log.debug("no delivered ack for %s/%s: %s", row.device, row.device_seq, exc)
+
+    def _save_unknown(self) -> None:
+        """Unknown devices seen, for ``shouwang gateway pair`` running in another process."""
+        self._unknown_dirty = False
+        path = self.settings.data_dir / UNKNOWN_FILE
+        rows = [{"device": u.device, "transport": u.transport, "count": u.count, "last_seen": u.last_seen,
+                 "detail": u.detail} for u in self.registry.unknown()]
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("cannot write %s: %s", path, exc)

@@ -54,6 +54,7 @@ class NodeLines:
         clock: Callable[[], datetime] = utcnow,
         on_rf: RfHandler | None = None,
         on_result: ResultHandler | None = None,
+        on_heard: Callable[[str, dict[str, sl.Value]], None] | None = None,
     ) -> None:
         self.sink = sink
         self.registry = registry
@@ -63,6 +64,7 @@ class NodeLines:
         self.clock = clock
         self.on_rf = on_rf
         self.on_result = on_result
+        self.on_heard = on_heard
 
     def drop(self, reason: str, line: bytes) -> None:
         self.counters.inc("dropped." + reason)
@@ -92,7 +94,7 @@ class NodeLines:
             self.drop("unexpected_type", line)
 
     def _refuse(self, line: bytes, exc: ProtocolError) -> None:
-        if exc.reason in ("unknown_kind", "bad_field"):
+        if exc.reason == "unknown_kind":
             # The frame is intact (CRC checked), so node and seq are trustworthy: tell the node.
             parts = sl.unframe(line).split(",")
             try:
@@ -118,6 +120,8 @@ class NodeLines:
             write(ack_for(node, seq, result))
 
         self.sink.submit(item, stored)
+        if self.on_heard is not None:
+            self.on_heard(device, item.data)
 
 
 class SerialPort:

@@ -35,7 +35,7 @@ from protocol.topics import Topics
 log = logging.getLogger(__name__)
 
 StatusFn = Callable[[], dict[str, Any]]
-CommandFn = Callable[[Command], CommandResult]
+CommandFn = Callable[[Command], "CommandResult | None"]  # None: the result follows later
 SettledFn = Callable[[list[Settled]], None]
 
 STATUS_EVERY_S = 60.0
@@ -189,6 +189,8 @@ class Uplink:
             self.connected.clear()
         elif kind == "msg":
             self._message(item[1], item[2])
+        elif kind == "result":
+            self._result(item[1])
 
     def _message(self, topic: str, payload: bytes) -> None:
         if topic == self.topics.ack(self.gw):
@@ -213,8 +215,16 @@ class Uplink:
             except Exception as exc:
                 log.exception("command %s failed", cmd.op)
                 result = CommandResult(cmd.id, False, {"error": "internal", "detail": str(exc)})
-            self.counters.inc("commands.%s" % ("ok" if result.ok else "failed"))
-            self._client.publish(self.topics.cmd_result(self.gw), result.encode(), qos=1)
+            if result is not None:
+                self._result(result)
+
+    def _result(self, result: CommandResult) -> None:
+        self.counters.inc("commands.%s" % ("ok" if result.ok else "failed"))
+        self._client.publish(self.topics.cmd_result(self.gw), result.encode(), qos=1)
+
+    def publish_result(self, result: CommandResult) -> None:
+        """From any thread: a command result that was not ready when the command arrived."""
+        self._q.put(("result", result))
 
     def _forget(self, ranges: list[tuple[int, int]]) -> None:
         ranges = _merge(ranges)

@@ -210,7 +210,7 @@ def test_status_is_retained_online_and_offline_on_stop(tmp_path: Path, broker: M
         assert status["state"] == "online"
         assert status["version"]
         assert status["backlog"] == 0
-        assert status["devices"] == {"known": 2, "unknown_seen": 0}
+        assert status["devices"] == {"known": 2, "unknown_seen": 0, "missing": 0}
     finally:
         gw.stop()
     assert retained(broker, "sw/v1/gw/%s/status" % GW)["state"] == "offline"

@@ -1,0 +1,87 @@
+"""Device supervision: silence -> ``device_missing`` (and ``device_back``), battery level ->
+``low_battery``/``battery_ok``. The clock is injected; nothing here sleeps."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.catalog import Catalog
+from gateway.decoding import Decoded
+from gateway.registry import Registry
+from protocol.kinds import Kind
+
+BATTERY_HYSTERESIS = 5  # percent above the threshold before a low battery counts as fixed
+
+_TRANSPORT = {"sn": "serial", "ble": "ble", "rf": "rf"}
+
+
+@dataclass(slots=True)
+class _Watch:
+    last_seen: float
+    missing: bool = False
+    battery_low: bool = False
+
+
+class Supervisor:
+    def __init__(self, registry: Registry, catalog: Catalog, clock: Callable[[], float]) -> None:
+        self.registry = registry
+        self.catalog = catalog
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._watch: dict[str, _Watch] = {}
+        self._started = clock()
+
+    def _timeout(self, device: str) -> tuple[float | None, int]:
+        dev = self.registry.get(device)
+        if dev is None:
+            return None, 20
+        model = self.catalog.model(dev.model, _TRANSPORT.get(device.split("-", 1)[0], "serial"))
+        return model.heartbeat_s, model.low_battery_pct
+
+    def heard(self, device: str, data: dict[str, Any] | None = None) -> list[Decoded]:
+        """A message from ``device`` arrived (any kind): it is alive; check its battery."""
+        now = self.clock()
+        out: list[Decoded] = []
+        _, low_pct = self._timeout(device)
+        with self._lock:
+            w = self._watch.get(device)
+            if w is None:
+                w = self._watch[device] = _Watch(now)
+            silent_for = now - w.last_seen
+            w.last_seen = now
+            if w.missing:
+                w.missing = False
+                out.append(Decoded(device, Kind.DEVICE_BACK, {"silent_s": round(silent_for)}))
+            battery = (data or {}).get("battery")
+            if isinstance(battery, (int, float)) and not isinstance(battery, bool):
+                if not w.battery_low and battery < low_pct:
+                    w.battery_low = True
+                    out.append(Decoded(device, Kind.LOW_BATTERY, {"battery": battery}))
+                elif w.battery_low and battery >= low_pct + BATTERY_HYSTERESIS:
+                    w.battery_low = False
+                    out.append(Decoded(device, Kind.BATTERY_OK, {"battery": battery}))
+        return out
+
+    def check(self) -> list[Decoded]:
+        """Every known device with a heartbeat timeout that has been silent too long."""
+        now = self.clock()
+        out: list[Decoded] = []
+        for dev in self.registry.known():
+            timeout, _ = self._timeout(dev.id)
+            if timeout is None:
+                continue
+            with self._lock:
+                # A device never heard since start is measured from the start.
+                w = self._watch.setdefault(dev.id, _Watch(self._started))
+                if not w.missing and now - w.last_seen > timeout:
+                    w.missing = True
+                    out.append(Decoded(dev.id, Kind.DEVICE_MISSING,
+                                       {"silent_s": round(now - w.last_seen), "timeout_s": round(timeout)}))
+        return out
+
+    def missing(self) -> list[str]:
+        with self._lock:
+            return sorted(d for d, w in self._watch.items() if w.missing)
