@@ -364,6 +364,8 @@ def decode_packet(first: int, body: bytes, level: int) -> Packet:
     except ValueError:
         raise MalformedPacket("packet type 0 is reserved") from None
     flags = first & 0x0F
+    if ptype not in _FIXED_FLAGS and ptype != PacketType.PUBLISH:
+        raise MqttProtocolError("%s is never sent by a client" % ptype.name)
     if ptype != PacketType.PUBLISH and _FIXED_FLAGS.get(ptype, -1) != flags:
         raise MalformedPacket("bad fixed header flags 0x%x for %s" % (flags, ptype.name))
     r = _Reader(body)
@@ -402,10 +404,8 @@ def decode_packet(first: int, body: bytes, level: int) -> Packet:
             if r.remaining():
                 props = r.properties(level)
         packet = Disconnect(reason, props)
-    elif ptype == PacketType.AUTH:
-        raise MqttProtocolError("enhanced authentication (AUTH) is not supported")
     else:
-        raise MqttProtocolError("%s is never sent by a client" % ptype.name)
+        raise MqttProtocolError("enhanced authentication (AUTH) is not supported")
     r.end()
     return packet
 
