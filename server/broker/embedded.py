@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from server.broker.mosquitto import BrokerError
@@ -41,10 +42,17 @@ async def serve(
 class EmbeddedBroker:
     """A broker on `host:port` (port 0 picks a free one) served from a background thread."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, config: BrokerConfig | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        config: BrokerConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.host = host
         self._port = port
         self.config = config or BrokerConfig()
+        self._clock = clock
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -112,7 +120,7 @@ class EmbeddedBroker:
             loop.close()
 
     async def _main(self, ready: threading.Event, failure: list[BaseException]) -> None:
-        broker = MqttBroker(self.config)
+        broker = MqttBroker(self.config, self._clock)
         self._port = await broker.start(self.host, self._port)
         self._stopping = asyncio.Event()
         self._loop = asyncio.get_running_loop()

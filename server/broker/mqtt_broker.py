@@ -286,6 +286,8 @@ class MqttBroker:
         existing = self._sessions.get(client_id)
         if existing is not None and existing.conn is not None:
             self._take_over(existing.conn, resumed=not c.clean_start)
+        elif existing is not None:
+            existing = self._catch_up(existing)
         if existing is not None and c.clean_start:
             self._end_session(existing)
             existing = None
@@ -344,6 +346,7 @@ class MqttBroker:
         delay = prop_int(conn.will.properties, Prop.WILL_DELAY_INTERVAL, 0)
         if delay and session.expiry and session.client_id in self._sessions:
             session.pending_will = conn.will
+            session.will_due = self._clock() + min(delay, session.expiry)
             session.will_timer = asyncio.get_running_loop().call_later(
                 min(delay, session.expiry), self._delayed_will, session
             )
@@ -363,9 +366,24 @@ class MqttBroker:
         if session.expiry == 0:
             self._end_session(session)
         elif session.expiry != NEVER_EXPIRES:
+            session.expires_at = self._clock() + session.expiry
             session.expiry_timer = asyncio.get_running_loop().call_later(
                 session.expiry, self._expire, session
             )
+        return session
+
+    def _catch_up(self, session: Session) -> Session | None:
+        """Apply, by the broker's clock, a will delay or session expiry whose timer has not run yet.
+
+        The timers run on the event loop's own clock; checking again here keeps the outcome of a
+        reconnect defined by the injected clock alone.
+        """
+        now = self._clock()
+        if session.pending_will is not None and session.will_due is not None and now >= session.will_due:
+            self._delayed_will(session)
+        if session.expires_at is not None and now >= session.expires_at:
+            self._expire(session)
+            return None
         return session
 
     def _expire(self, session: Session) -> None:

@@ -62,6 +62,9 @@ class Session:
     # Incoming QoS 2 packet identifiers between PUBREC and PUBREL, so a resent PUBLISH is not routed twice.
     awaiting_release: set[int] = field(default_factory=set)
     conn: Connection | None = None
+    # Deadlines by the broker's clock while no client is attached; the timers below enforce them.
+    expires_at: float | None = None
+    will_due: float | None = None
     expiry_timer: asyncio.TimerHandle | None = None
     pending_will: Will | None = None
     will_timer: asyncio.TimerHandle | None = None
@@ -81,6 +84,8 @@ class Session:
                 timer.cancel()
         self.expiry_timer = None
         self.will_timer = None
+        self.expires_at = None
+        self.will_due = None
 
 
 class Connection:

@@ -697,3 +697,56 @@ def test_serve_runs_inside_an_existing_event_loop() -> None:
         bytes.fromhex("90 04 0001 00 00"),
         frame(0x30, mqtt_str("x") + b"\x00" + b"hello"),
     ]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_session_expiry_interval_is_honoured() -> None:
+    clock = FakeClock()
+    with EmbeddedBroker(HOST, 0, clock=clock) as broker:
+        made = []
+        for elapsed, present in ((0, False), (59, True), (61, False)):
+            clock.now += elapsed
+            duty = Client(broker, "duty", clean=False, expiry=60)
+            made.append(duty)
+            assert duty.connect() is present
+            duty.subscribe("a")
+            duty.disconnect()
+            wait_until(lambda: broker.stats()["clients_connected"] == 0)
+        assert broker.stats()["sessions_expired"] == 1
+
+
+def test_will_delay_is_cancelled_by_a_reconnect_and_sent_once_it_runs_out() -> None:
+    clock = FakeClock()
+    with EmbeddedBroker(HOST, 0, clock=clock) as broker:
+        watcher, pub = Client(broker, "watcher"), Client(broker, "pub")
+        watcher.connect()
+        pub.connect()
+        watcher.subscribe("w/#")
+        watcher.subscribe("end", 0)
+        gateways = []
+        for _ in range(3):
+            gateway = Client(broker, "gw", clean=False, expiry=600)
+            props = Properties(PacketTypes.WILLMESSAGE)
+            props.WillDelayInterval = 30
+            gateway.paho.will_set("w/gw", b"gone", qos=1, properties=props)
+            gateways.append(gateway)
+        gateways[0].connect()
+        gateways[0].drop()
+        wait_until(lambda: broker.stats()["clients_connected"] == 2)
+        assert gateways[1].connect() is True  # back within 30 s: no will
+        gateways[1].drop()
+        wait_until(lambda: broker.stats()["clients_connected"] == 2)
+        pub.publish("end", b"", qos=0)
+        assert watcher.until("end") == []
+        clock.now += 31
+        gateways[2].connect()
+        assert watcher.get() == Got("w/gw", b"gone", 1)
+        for client in (watcher, pub, gateways[2]):
+            client.disconnect()
