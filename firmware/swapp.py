@@ -18,4 +18,21 @@ def make_app(cfg):
             debounce_ms=cfg.get("debounce_ms", 100),
             open_level=cfg.get("open_level", 1),
         )
+    if app == "rf_bridge":
+        return RfBridge()
     raise ValueError("unknown app %r" % (app,))
+
+
+class RfBridge:
+    # The bridge has no contact of its own; its heartbeat reports what the receiver hears.
+    def __init__(self):
+        self.decoder = None
+        self.filter = None
+
+    def update(self, now_ms, level):
+        return []
+
+    def status(self):
+        if self.decoder is None:
+            return []
+        return [("frames", self.decoder.frames), ("noise", self.decoder.aborted)]

@@ -7,6 +7,7 @@ import swapp
 import swbattery
 import swline
 import swpins
+import swrf
 from micropython import const
 from swnode import Node
 from swsend import Sender
@@ -52,8 +53,11 @@ class Runner:
         self.led_active_low = led_active_low
         self.reader = LineReader()
 
-    def step(self, now_ms):
+    def sample(self, now_ms):
         self.node.sample(now_ms, self.input_pin.value())
+
+    def step(self, now_ms):
+        self.sample(now_ms)
         data = self.uart.read()
         if data:
             for line in self.reader.feed(data):
@@ -65,12 +69,45 @@ class Runner:
             self.led_pin.value(1 - lit if self.led_active_low else lit)
 
 
+class BridgeRunner(Runner):
+    # The RF bridge: pulses captured by the pin IRQ are decoded here, outside the IRQ.
+    def __init__(self, node, capture, decoder, repeat_filter, uart, led_pin=None, led_active_low=False):
+        Runner.__init__(self, node, None, uart, led_pin, led_active_low)
+        self.capture = capture
+        self.decoder = decoder
+        self.filter = repeat_filter
+
+    def sample(self, now_ms):
+        for code in self.capture.drain(self.decoder):
+            if self.filter.accept(code, now_ms):
+                fields = [("bits", self.decoder.bits)]
+                tri = swrf.tristate(code, self.decoder.bits)
+                if tri is not None:
+                    fields.append(("tri", tri))
+                self.node.emit_rf("ev1527", "%06x" % code, now_ms, fields)
+
+
+def _bridge(cfg, pins, node, uart, led_pin, led_active_low):
+    capture = swrf.PulseCapture(cfg.get("rf_buffer", 512))
+    decoder = swrf.Decoder(cfg.get("rf_bits", 24), cfg.get("rf_confirm", 2))
+    node.app.decoder = decoder
+    repeat_filter = swrf.RepeatFilter(cfg.get("rf_repeat_ms", 1000))
+    pin = machine.Pin(pins["rf"], machine.Pin.IN)
+
+    def on_edge(p):
+        capture.edge(p.value(), time.ticks_us(), time.ticks_diff)
+
+    pin.irq(handler=on_edge, trigger=machine.Pin.IRQ_RISING | machine.Pin.IRQ_FALLING)
+    return BridgeRunner(node, capture, decoder, repeat_filter, uart, led_pin, led_active_low)
+
+
 def build(cfg, now_ms):
     pins = swpins.pins_for(cfg)
     app = swapp.make_app(cfg)
     seqs = SeqStore(cfg.get("state_prefix", "/seq"), cfg.get("seq_block", 64))
     battery = None
-    if pins.get("battery_adc") is not None and cfg.get("battery", True):
+    # The bridge lives on USB power; a floating ADC pin would report nonsense.
+    if pins.get("battery_adc") is not None and cfg.get("battery", cfg.get("app") != "rf_bridge"):
         adc = machine.ADC(machine.Pin(pins["battery_adc"]))
         battery = swbattery.Battery(adc, cfg.get("battery_divider", 2))
     node = Node(
@@ -82,12 +119,15 @@ def build(cfg, now_ms):
         battery=battery,
         sender=Sender(cfg.get("retry_base_ms", 1000), cfg.get("retry_max_ms", 30000)),
     )
-    input_pin = machine.Pin(pins["input"], machine.Pin.IN, machine.Pin.PULL_UP)
     uart = machine.UART(pins["uart"], baudrate=cfg.get("baud", 115200), tx=pins["tx"], rx=pins["rx"])
     led_pin = None
     if pins.get("led") is not None:
         led_pin = machine.Pin(pins["led"], machine.Pin.OUT)
-    return Runner(node, input_pin, uart, led_pin, bool(pins.get("led_active_low")))
+    led_active_low = bool(pins.get("led_active_low"))
+    if cfg.get("app") == "rf_bridge":
+        return _bridge(cfg, pins, node, uart, led_pin, led_active_low)
+    input_pin = machine.Pin(pins["input"], machine.Pin.IN, machine.Pin.PULL_UP)
+    return Runner(node, input_pin, uart, led_pin, led_active_low)
 
 
 def loop(runner, poll_ms=_POLL_MS, should_stop=None):

@@ -79,6 +79,15 @@ class Node:
             self.led.set(swled.CALLING, now_ms)
         return seq
 
+    def emit_rf(self, proto, code_hex, now_ms, extra=()):
+        # A 433 MHz code heard by the bridge. The bridge cannot tell a panic pendant from a
+        # door contact (the gateway's catalog can), so every code is kept like an alarm.
+        seq = self.seqs.next()
+        line = swline.encode("RF", self.node_id, seq, (proto, code_hex), list(extra))
+        self.sender.add(seq, line, True, now_ms)
+        self.events.append((seq, "rf:" + code_hex))
+        return seq
+
     def sample(self, now_ms, level):
         for kind in self.app.update(now_ms, level):
             self.emit(kind, now_ms)

@@ -42,6 +42,11 @@ class Sender:
                 if not alarm:
                     self.dropped += 1
                     return False
+                if len(self.pending) >= self.cap * 4:
+                    # Only alarms queued and the gateway gone for long: memory is finite, the
+                    # newest alarm is the one a person is pressing for now.
+                    self.pending.pop(0)
+                    self.dropped += 1
         self.pending.append([seq, line, alarm, 0, now_ms, tag])
         return True
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hardware import HardwareError
 from hardware.shims import install
 
-APPS = ("panic_button", "door_sensor")
+APPS = ("panic_button", "door_sensor", "rf_bridge")
 
 
 def firmware_modules() -> Any:
@@ -49,8 +50,9 @@ class PinBank:
         self._divider = int(cfg.get("battery_divider", 2))
         self._levels: dict[int | str, int] = {}
         self.outputs: dict[int | str, int] = {}
+        self.irqs: dict[int | str, Callable[[Any], None] | None] = {}
         # Pull-ups: a released button and a closed door (magnet on the reed) idle as below.
-        self._levels[self.pins["input"]] = (
+        self._levels[self.pins.get("input", -1)] = (
             1 if cfg["app"] == "panic_button" else 1 - int(cfg.get("open_level", 1))
         )
         self._open_level = int(cfg.get("open_level", 1))
@@ -80,3 +82,9 @@ class PinBank:
     def adc_read_u16(self, pin: int | str) -> int:
         raw: int = self._raw_for_percent(self.battery, self._divider)
         return raw
+
+    def set_irq(self, pin: int | str, handler: Callable[[Any], None] | None) -> None:
+        # Pulses reach the firmware's capture buffer directly (see rf_edges), so the handler
+        # is only recorded, to show the firmware did register it.
+        with self._lock:
+            self.irqs[pin] = handler

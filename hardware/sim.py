@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware.boardio import PinBank, firmware_config, firmware_modules
-from hardware.shims import machine
+from hardware.shims import machine, ticks_add, ticks_diff
 
 Responder = Callable[[int, bytes], list[bytes]]
 
@@ -41,6 +41,7 @@ class SimBoard:
         self.sent: list[tuple[int, bytes]] = []
         self._timeline: list[tuple[int, int | str, int]] = []
         self._inbox: list[bytes] = []
+        self._rf_us = 0
         swmain = firmware_modules()
         machine.bind(self)
         try:
@@ -77,6 +78,18 @@ class SimBoard:
     def door(self, t_ms: int, is_open: bool) -> None:
         self.at(t_ms, self._bank.door_level(is_open))
 
+    def rf(self, pulses: list[tuple[int, int]]) -> None:
+        """Pulses from the 433 MHz receiver (RF bridge only), as the pin IRQ would record
+        them; decoded on the next step. Pulse times run on their own microsecond clock."""
+        capture = self.runner.capture
+        # The air was quiet since the last burst: the clock catches up with board time.
+        if ticks_diff(self.now_ms * 1000, self._rf_us) > 0:
+            self._rf_us = self.now_ms * 1000
+        for level, us in pulses:
+            capture.edge(level, self._rf_us, ticks_diff)
+            self._rf_us = ticks_add(self._rf_us, us)
+        capture.edge(1 - pulses[-1][0], self._rf_us, ticks_diff)
+
     def inject(self, line: bytes) -> None:
         """Bytes for the firmware's UART, read on the next step."""
         self._inbox.append(line)
@@ -101,6 +114,9 @@ class SimBoard:
 
     def adc_read_u16(self, pin: int | str) -> int:
         return self._bank.adc_read_u16(pin)
+
+    def set_irq(self, pin: int | str, handler: Any) -> None:
+        self._bank.set_irq(pin, handler)
 
     def uart_read(self, uart: int) -> bytes | None:
         if not self._inbox:

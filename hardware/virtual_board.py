@@ -15,9 +15,9 @@ import tty
 from pathlib import Path
 from typing import Any
 
-from hardware import HardwareError
+from hardware import HardwareError, rf433
 from hardware.boardio import PinBank, firmware_config, firmware_modules
-from hardware.shims import machine
+from hardware.shims import machine, ticks_add, ticks_diff
 
 _POLL_MS = 5
 
@@ -49,6 +49,7 @@ class VirtualBoard:
         self.port = ""
         self.write_drops = 0
         self._steps = 0
+        self._rf_us: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -120,6 +121,23 @@ class VirtualBoard:
 
     def close_door(self) -> None:
         self._bank.set_level(self._bank.input_pin, self._bank.door_level(False))
+
+    def rf_transmit(self, code: int, unit_us: int = 350, repeats: int = 8) -> None:
+        """A 433 MHz sensor near the bridge sends ``code`` (RF bridge only; non-blocking)."""
+        capture = self._runner.capture
+        now = time.ticks_us()  # type: ignore[attr-defined]
+        pulses = rf433.transmission(code, unit_us, repeats)
+        with self._sched_lock:
+            # Edges are stamped in the past so the capture sees the whole burst at once, but
+            # never before the end of the previous burst.
+            t = ticks_add(now, -sum(us for _, us in pulses))
+            if self._rf_us is not None and ticks_diff(t, self._rf_us) < 0:
+                t = self._rf_us
+            for level, us in pulses:
+                capture.edge(level, t, ticks_diff)
+                t = ticks_add(t, us)
+            capture.edge(1 - pulses[-1][0], t, ticks_diff)
+            self._rf_us = t
 
     def set_pin(self, pin: int | str, level: int) -> None:
         self._bank.set_level(pin, level)
@@ -201,6 +219,9 @@ class VirtualBoard:
 
     def adc_read_u16(self, pin: int | str) -> int:
         return self._bank.adc_read_u16(pin)
+
+    def set_irq(self, pin: int | str, handler: Any) -> None:
+        self._bank.set_irq(pin, handler)
 
     def uart_read(self, uart: int) -> bytes | None:
         try:

@@ -26,6 +26,10 @@ def ticks_ms() -> int:
     return (time.monotonic_ns() // 1_000_000) & _TICKS_MAX
 
 
+def ticks_us() -> int:
+    return (time.monotonic_ns() // 1000) & _TICKS_MAX
+
+
 def ticks_add(ticks: int, delta: int) -> int:
     return (ticks + delta) & _TICKS_MAX
 
@@ -43,6 +47,7 @@ def install() -> None:
     sys.modules.setdefault("machine", machine)
     for name, func in (
         ("ticks_ms", ticks_ms),
+        ("ticks_us", ticks_us),
         ("ticks_add", ticks_add),
         ("ticks_diff", ticks_diff),
         ("sleep_ms", sleep_ms),

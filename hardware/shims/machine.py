@@ -8,7 +8,8 @@ Several virtual boards share one process, each running its firmware in its own t
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 
 class BoardIO(Protocol):
@@ -21,6 +22,8 @@ class BoardIO(Protocol):
     def uart_write(self, uart: int, data: bytes) -> int: ...
 
     def adc_read_u16(self, pin: int | str) -> int: ...
+
+    def set_irq(self, pin: int | str, handler: Callable[[Any], None] | None) -> None: ...
 
 
 _local = threading.local()
@@ -58,6 +61,9 @@ class Pin:
             return self._board.pin_level(self.id)
         self._board.set_output(self.id, 1 if level else 0)
         return None
+
+    def irq(self, handler: Callable[[Any], None] | None = None, trigger: int = 0, hard: bool = False) -> None:
+        self._board.set_irq(self.id, handler)
 
     def on(self) -> None:
         self._board.set_output(self.id, 1)
