@@ -1,8 +1,9 @@
-"""``shouwang gateway ...``: run the daemon and the technician's tools."""
+"""``shouwang gateway run|status|devices|pair|decode``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -11,56 +12,158 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from gateway.config import ENV_CONFIG, load_settings
+from gateway.config import ENV_CONFIG, GatewaySettings, load_settings
 from gateway.errors import GatewayError
 
 log = logging.getLogger("gateway")
+PID_FILE = "gateway.pid"
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shouwang gateway", description="守望 station gateway")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the gateway until SIGTERM/SIGINT")
-    run.add_argument("--config", default=os.environ.get(ENV_CONFIG), help="TOML file (env %s)" % ENV_CONFIG)
+
+    def with_config(name: str, text: str, required: bool = True) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=text, description=text)
+        sp.add_argument("--config", default=os.environ.get(ENV_CONFIG),
+                        help="TOML file (default: env %s)%s" % (ENV_CONFIG, "" if required else "; optional"))
+        return sp
+
+    with_config("run", "run the gateway until SIGTERM/SIGINT (SIGHUP reloads the device list)")
+    with_config("status", "outbox backlog and configuration summary (JSON)")
+    dev = with_config("devices", "allowed devices and unknown devices seen")
+    dev.add_argument("--json", action="store_true", help="one JSON object per line")
+    pair = with_config("pair", "add a device to the allowlist (interactive without --device)")
+    pair.add_argument("--device", help="device id, e.g. ble-a4c1388d18b2 or rf-ev1527-045a42")
+    pair.add_argument("--name", help="what staff will read, e.g. 东村 3 号 老人呼叫按钮")
+    pair.add_argument("--kind", default="", help="event kind for single-code devices (panic, fire, ...)")
+    pair.add_argument("--location", default="")
+    pair.add_argument("--model", default="", help="catalog model, e.g. shelly-blu-button1")
+    pair.add_argument("--key", default="", help="BTHome AES key (32 hex digits)")
+    dec = with_config("decode", "decode raw input from stdin, one item per line, to JSON lines",
+                      required=False)
+    dec.add_argument("--transport", required=True, choices=("ble", "rflink", "rtl433", "serial"))
+    dec.add_argument("--address", help="BLE MAC of the sender (ble)")
+    dec.add_argument("--key", help="BTHome AES key, 32 hex digits (ble)")
     return p
 
 
-def _run(config: str | None) -> int:
+def _settings(config: str | None) -> GatewaySettings:
     if not config:
-        print("error: no config file (--config or %s)" % ENV_CONFIG, file=sys.stderr)
-        return 2
+        raise GatewayError("no config file (--config or %s)" % ENV_CONFIG)
+    return load_settings(config)
+
+
+def _run(settings: GatewaySettings) -> int:
     from gateway.daemon import Gateway
 
-    settings = load_settings(config)
     stop = threading.Event()
+    reload = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %d: stopping", signum)
-        stop.set()
+        if signum == signal.SIGHUP:
+            reload.set()
+        else:
+            stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
     gw = Gateway(settings)
     gw.start()
+    pid_file = settings.data_dir / PID_FILE
+    pid_file.write_text("%d\n" % os.getpid())
     try:
-        while not stop.wait(1.0):
-            pass
+        while not stop.wait(0.5):
+            if reload.is_set():
+                reload.clear()
+                try:
+                    gw.reload()
+                except GatewayError as exc:
+                    log.error("reload failed, keeping the old device list: %s", exc)
     finally:
+        log.info("stopping")
         gw.stop()
+        pid_file.unlink(missing_ok=True)
+    return 0
+
+
+def _signal_running(settings: GatewaySettings) -> bool:
+    try:
+        pid = int((settings.data_dir / PID_FILE).read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _pair(args: argparse.Namespace, settings: GatewaySettings) -> int:
+    from gateway.tools import add_device, unknown_devices
+
+    assert settings.source is not None
+    device, name = args.device, args.name
+    kind, location, model, key = args.kind, args.location, args.model, args.key
+    if not device:
+        seen = unknown_devices(settings)
+        if not seen:
+            print("没有发现未登记的设备 / no unknown devices seen yet: "
+                  "trigger the device while the gateway runs")
+            return 1
+        for i, row in enumerate(seen, 1):
+            print("%2d  %-28s %-7s seen %sx  %s" % (i, row["device"], row.get("transport", ""),
+                                                    row.get("count", "?"), row.get("detail", "")))
+        choice = input("选择设备编号 / pick a number: ").strip()
+        if not choice.isdigit() or not 1 <= int(choice) <= len(seen):
+            print("error: no such number", file=sys.stderr)
+            return 2
+        device = seen[int(choice) - 1]["device"]
+        name = name or input("名称 / name: ").strip()
+        kind = kind or input("报警类型 / kind (panic, fire, door_open... empty = by model): ").strip()
+        location = location or input("位置 / location: ").strip()
+    if not name:
+        print("error: a name is required", file=sys.stderr)
+        return 2
+    add_device(settings.source, device, name, kind=kind, location=location, model=model, key=key)
+    told = _signal_running(settings)
+    print("paired %s (%s)%s" % (device, name, "; running gateway reloaded" if told else ""))
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "run":
-            return _run(args.config)
+            return _run(_settings(args.config))
+        if args.command == "status":
+            from gateway.tools import status_report
+
+            print(json.dumps(status_report(_settings(args.config)), ensure_ascii=False, indent=1))
+            return 0
+        if args.command == "devices":
+            from gateway.tools import device_rows
+
+            for row in device_rows(_settings(args.config)):
+                if args.json:
+                    print(json.dumps(row, ensure_ascii=False))
+                else:
+                    label = row.get("name") or row.get("detail") or ""
+                    print("%-28s %-8s %s" % (row["device"], row["status"], label))
+            return 0
+        if args.command == "pair":
+            return _pair(args, _settings(args.config))
+        if args.command == "decode":
+            from gateway.tools import run_decode
+
+            settings = load_settings(args.config) if args.config else None
+            run_decode(args.transport, args.address, args.key, settings, sys.stdin, sys.stdout)
+            return 0
     except GatewayError as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, EOFError):
+        return 130
     return 2
 
 

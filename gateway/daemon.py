@@ -21,7 +21,7 @@ from gateway.catalog import Catalog
 from gateway.commands import NodeCommands
 from gateway.config import GatewaySettings, load_settings
 from gateway.counters import Counters
-from gateway.decoding import BleTracker, Decoded, Outcome, Rejected, RfMapper, ev1527_split
+from gateway.decoding import BleTracker, Decoded, Outcome, Rejected, RfMapper, rf_split
 from gateway.errors import GatewayError
 from gateway.outbox import LEVEL_ACCEPTED, LEVEL_DELIVERED, Incoming, Outbox, OutboxReader, Settled, utcnow
 from gateway.outputs import LocalOutputs
@@ -227,10 +227,7 @@ class Gateway:
 
     def _bridge_code(self, msg: sl.SerialRfCode) -> None:
         try:
-            if msg.proto == "ev1527":
-                address, code = ev1527_split(msg.code)
-            else:
-                address, code = msg.code, "0"
+            address, code = rf_split(msg.proto, msg.code)
             device = rf_device_id(msg.proto, address)
         except (ProtocolError, ValueError):
             self.counters.inc("dropped.rf_bad_code")

@@ -18,6 +18,7 @@ from protocol.ids import ble_device_id
 from protocol.kinds import Kind
 
 _INSTANCE = re.compile(r"_[0-9]+$")  # button_2 -> button
+_STATE_KINDS = frozenset({Kind.DOOR_OPEN, Kind.DOOR_CLOSE})
 DeviceLookup = Callable[[str], DeviceSettings | None]
 
 # Repeats of one identical advert without a packet id within this window are one advert.
@@ -134,21 +135,27 @@ class BleTracker:
             base["packet_id"] = advert.packet_id
         out: list[Outcome] = []
         for name, event in advert.events.items():
-            kind = model.codes.get("%s:%s" % (_INSTANCE.sub("", name), event), _fallback_kind(dev))
+            token = "%s=%s" % (_INSTANCE.sub("", name), event)
+            if token in model.codes and model.codes[token] is None:
+                continue  # the model says: known, never an event
+            kind = model.codes.get(token, _fallback_kind(dev))
             if kind is not None:
                 out.append(Decoded(device, kind, {**base, "button": name, "event": event}, advert.counter))
             else:
-                out.append(Rejected(device, "unmapped_code", "%s:%s" % (name, event)))
+                out.append(Rejected(device, "unmapped_code", "%s=%s" % (name, event)))
         for name, value in advert.values.items():
             if not isinstance(value, bool):
                 continue
             before = st.states.get(name)
             st.states[name] = value
-            if before is None or before == value:
-                continue  # first sighting only sets the baseline; repeats are cached values
-            kind = model.codes.get("%s:%s" % (name, "true" if value else "false"))
-            if kind is not None:
-                out.append(Decoded(device, kind, {**base, name: value}, advert.counter))
+            if before == value:
+                continue  # the same state again is a cached value, not an event
+            kind = model.codes.get("%s=%s" % (name, "true" if value else "false"))
+            if kind is None:
+                continue
+            if before is None and (not value or kind in _STATE_KINDS):
+                continue  # a first sighting sets the baseline, unless it reports trouble
+            out.append(Decoded(device, kind, {**base, name: value}, advert.counter))
         if not out:
             out.append(Decoded(device, None, {**base, **{k: v for k, v in advert.values.items()
                                                          if k not in base}}, advert.counter))
@@ -194,8 +201,15 @@ class RfMapper:
         return [Rejected(device, "unmapped_code", code)]
 
 
-def ev1527_split(code_hex: str) -> tuple[str, str]:
-    """A 24-bit EV1527 frame from our RF bridge -> (20-bit address as 6 hex digits, 4-bit
-    data as 2 hex digits): the same ``ID`` and ``SWITCH`` RFLink reports for that frame."""
+# Our bridge sends the whole code; the low bits say which button or state (hardware/catalog).
+RF_SPLIT = {"ev1527": (4, 6), "pt2262": (8, 4)}  # protocol -> (switch bits, id hex digits)
+
+
+def rf_split(protocol: str, code_hex: str) -> tuple[str, str]:
+    """``("ev1527", "1e9f5b")`` -> ``("01e9f5", "0b")``: the transmitter id as RFLink prints it
+    and the switch token, so one sensor has one device id whichever receiver heard it."""
     value = int(code_hex, 16)
-    return "%06x" % (value >> 4), "%02x" % (value & 0xF)
+    switch_bits, digits = RF_SPLIT.get(protocol, (0, 1))
+    if switch_bits == 0:
+        return code_hex.lower(), "00"
+    return "%0*x" % (digits, value >> switch_bits), "%02x" % (value & ((1 << switch_bits) - 1))

@@ -39,7 +39,7 @@ class Supervisor:
         if dev is None:
             return None, 20
         model = self.catalog.model(dev.model, _TRANSPORT.get(device.split("-", 1)[0], "serial"))
-        return model.heartbeat_s, model.low_battery_pct
+        return model.supervision_s, model.low_battery_pct
 
     def heard(self, device: str, data: dict[str, Any] | None = None) -> list[Decoded]:
         """A message from ``device`` arrived (any kind): it is alive; check its battery."""

@@ -45,7 +45,7 @@ def _hexish(value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int):
-        return format(value, "x") if value >= 0 else "m" + format(-value, "x")
+        return "%02x" % value if value >= 0 else "m%02x" % -value
     return str(value).lower()
 
 

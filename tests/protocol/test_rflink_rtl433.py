@@ -56,8 +56,8 @@ def test_rtl433_vectors() -> None:
     lines = (VECTORS / "rtl_433.jsonl").read_text().splitlines()
     packets = [parse_rtl433(line) for line in lines]
     assert [(p.device_id, p.code) for p in packets] == [
-        ("rf-genericremote-13cd", "c0"), ("rf-genericremote-13cd", "c"),
-        ("rf-genericremote-13cd", "3"), ("rf-genericremote-13cd", "30")]
+        ("rf-genericremote-13cd", "c0"), ("rf-genericremote-13cd", "0c"),
+        ("rf-genericremote-13cd", "03"), ("rf-genericremote-13cd", "30")]
     assert packets[0] == Rtl433Packet("Generic-Remote", "13cd", "c0", {
         "time": "@0.257012s", "model": "Generic-Remote", "id": 5069, "cmd": 192, "tristate": "0Z01101Z1000"})
 

@@ -1,0 +1,243 @@
+"""The technician's tools behind ``shouwang gateway status|devices|pair|decode``."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from gateway.catalog import Catalog
+from gateway.config import DeviceSettings, GatewaySettings, load_settings
+from gateway.decoding import BleTracker, Decoded, Outcome, Rejected, RfMapper, rf_split
+from gateway.errors import ConfigError, GatewayError
+from gateway.outbox import Incoming, Outbox, utcnow
+from protocol import serial_line as sl
+from protocol.errors import ProtocolError
+from protocol.ids import ble_device_id, check_device_id, rf_device_id, serial_device_id
+from protocol.kinds import KINDS
+from protocol.rflink import parse_rflink
+from protocol.rtl433 import parse_rtl433
+
+TRANSPORTS = ("ble", "rflink", "rtl433", "serial")
+
+
+# --- decode --------------------------------------------------------------------------------
+
+class Decoder:
+    """One run of ``decode``: duplicate and replay state carries across the lines."""
+
+    def __init__(self, transport: str, *, address: str | None = None, key: bytes | None = None,
+                 settings: GatewaySettings | None = None, workdir: Path | None = None) -> None:
+        if transport not in TRANSPORTS:
+            raise GatewayError("transport must be one of %s" % ", ".join(TRANSPORTS))
+        self.transport = transport
+        self.address = address
+        devices = {d.id: d for d in (settings.devices if settings else ())}
+        catalog = Catalog.load()
+        lookup: Callable[[str], DeviceSettings | None] = devices.get
+        keys: dict[str, bytes] = {}
+        if key is not None and address is not None:
+            keys[ble_device_id(address)] = key
+        self.ble = BleTracker(lookup, catalog, keys=keys, allow_unknown=True)
+        self.rf = RfMapper(lookup, catalog, allow_unknown=True)
+        self._default_key = key
+        self._outbox: Outbox | None = None
+        if transport == "serial":
+            assert workdir is not None
+            self._outbox = Outbox(workdir / "decode.db", "gw-decode")
+
+    def close(self) -> None:
+        if self._outbox is not None:
+            self._outbox.close()
+
+    def feed(self, text: str) -> list[Outcome]:
+        text = text.strip()
+        if not text:
+            return []
+        if self.transport == "ble":
+            return self._ble(text)
+        if self.transport == "rflink":
+            try:
+                packet = parse_rflink(text)
+                return self.rf.feed(packet.device_id, packet.code)
+            except ProtocolError as exc:
+                return [Rejected(None, exc.reason, exc.detail)]
+        if self.transport == "rtl433":
+            try:
+                rpacket = parse_rtl433(text)
+                return self.rf.feed(rpacket.device_id, rpacket.code, {"model": rpacket.model})
+            except ProtocolError as exc:
+                return [Rejected(None, exc.reason, exc.detail)]
+        return self._serial(text)
+
+    def _ble(self, text: str) -> list[Outcome]:
+        parts = text.split()
+        mac = self.address
+        if len(parts) == 2:  # "MAC HEX" lines from a capture
+            mac, hexdata = parts
+        else:
+            hexdata = parts[0]
+        if mac is None:
+            return [Rejected(None, "no_address", "give --address or 'MAC HEX' lines")]
+        try:
+            data = bytes.fromhex(hexdata)
+        except ValueError:
+            return [Rejected(None, "undecodable", "not hex")]
+        if self._default_key is not None:
+            try:
+                self.ble.keys.setdefault(ble_device_id(mac), self._default_key)
+            except ProtocolError as exc:
+                return [Rejected(None, exc.reason, exc.detail)]
+        return self.ble.feed(mac, data)
+
+    def _serial(self, text: str) -> list[Outcome]:
+        line = text.encode("ascii", errors="replace") + b"\n"
+        try:
+            msg = sl.decode(line)
+        except ProtocolError as exc:
+            return [Rejected(None, exc.reason, exc.detail)]
+        if isinstance(msg, sl.SerialRfCode):
+            try:
+                address, code = rf_split(msg.proto, msg.code)
+                return self.rf.feed(rf_device_id(msg.proto, address), code)
+            except (ProtocolError, ValueError) as exc:
+                return [Rejected(None, "bad_code", str(exc))]
+        if not isinstance(msg, sl.SerialEvent):
+            return [Rejected(serial_device_id(msg.node), "not_an_event", type(msg).__name__)]
+        device = serial_device_id(msg.node)
+        assert self._outbox is not None
+        # The live gateway's duplicate rule, on a throw-away outbox.
+        result = self._outbox.append([Incoming(device, msg.kind, utcnow(), msg.seq, dict(msg.data),
+                                               sl.unframe(line))])[0]
+        if result.duplicate:
+            return [Rejected(device, "duplicate", "seq %d" % msg.seq)]
+        return [Decoded(device, msg.kind, dict(msg.data), msg.seq)]
+
+
+def decode_stream(decoder: Decoder, lines: Iterable[str], out: TextIO) -> int:
+    count = 0
+    for number, text in enumerate(lines, 1):
+        for outcome in decoder.feed(text):
+            obj = {"line": number, **outcome.to_dict()}
+            out.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+            out.flush()
+            count += 1
+    return count
+
+
+def run_decode(transport: str, address: str | None, key_hex: str | None, settings: GatewaySettings | None,
+               lines: Iterable[str], out: TextIO) -> int:
+    key = None
+    if key_hex:
+        try:
+            key = bytes.fromhex(key_hex)
+        except ValueError:
+            raise GatewayError("--key must be 32 hex digits") from None
+        if len(key) != 16:
+            raise GatewayError("--key must be 32 hex digits")
+    if address is not None:
+        try:
+            ble_device_id(address)
+        except ProtocolError:
+            raise GatewayError("--address must be a MAC like A4:C1:38:8D:18:B2") from None
+    with tempfile.TemporaryDirectory(prefix="sw-decode-") as tmp:
+        decoder = Decoder(transport, address=address, key=key, settings=settings, workdir=Path(tmp))
+        try:
+            return decode_stream(decoder, lines, out)
+        finally:
+            decoder.close()
+
+
+# --- status and devices ----------------------------------------------------------------------
+
+def outbox_summary(settings: GatewaySettings) -> dict[str, Any]:
+    path = settings.outbox_path
+    if not path.exists():
+        return {"outbox": str(path), "exists": False}
+    try:
+        conn = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+        try:
+            by_prio = dict(conn.execute("SELECT prio, count(*) FROM events GROUP BY prio").fetchall())
+            oldest = conn.execute("SELECT min(at) FROM events").fetchone()[0]
+            last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='events'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise GatewayError("cannot read %s: %s" % (path, exc)) from None
+    return {
+        "outbox": str(path),
+        "exists": True,
+        "backlog": sum(by_prio.values()),
+        "backlog_by_priority": {name: by_prio.get(rank, 0)
+                                for rank, name in enumerate(("alarm", "fault", "status"))},
+        "oldest_pending": oldest,
+        "last_seq": last[0] if last else 0,
+    }
+
+
+def unknown_devices(settings: GatewaySettings) -> list[dict[str, Any]]:
+    path = settings.data_dir / "unknown_devices.json"
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return []
+    known = {d.id for d in settings.devices}
+    return [r for r in rows if isinstance(r, dict) and r.get("device") not in known]
+
+
+def status_report(settings: GatewaySettings) -> dict[str, Any]:
+    return {
+        "gateway": settings.id,
+        "config": str(settings.source) if settings.source else None,
+        "mqtt": settings.mqtt.url,
+        "serial_ports": [p.port for p in settings.serial],
+        "ble": settings.ble.enabled,
+        "rtl433": bool(settings.rtl433.command),
+        "devices": len(settings.devices),
+        "unknown_devices": len(unknown_devices(settings)),
+        **outbox_summary(settings),
+    }
+
+
+def device_rows(settings: GatewaySettings) -> Iterator[dict[str, Any]]:
+    for d in settings.devices:
+        yield {"device": d.id, "status": "allowed", "name": d.name, "model": d.model, "kind": d.kind,
+               "location": d.location}
+    for u in unknown_devices(settings):
+        yield {"device": u["device"], "status": "unknown", "transport": u.get("transport"),
+               "seen": u.get("count"), "detail": u.get("detail")}
+
+
+# --- pairing --------------------------------------------------------------------------------
+
+def _toml(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+
+
+def add_device(config: Path, device: str, name: str, *, kind: str = "", location: str = "", model: str = "",
+               key: str = "") -> GatewaySettings:
+    """Append a ``[[devices]]`` entry to the config file; the file is left unchanged when the
+    result would not load."""
+    try:
+        check_device_id(device)
+    except ProtocolError:
+        raise ConfigError("%r is not a device id (sn-…, ble-…, rf-…)" % device) from None
+    if kind and kind not in KINDS:
+        raise ConfigError("kind %r is not one of %s" % (kind, ", ".join(sorted(KINDS))))
+    before = config.read_text(encoding="utf-8")
+    settings = load_settings(config)
+    if any(d.id == device for d in settings.devices):
+        raise ConfigError("%s is already paired" % device)
+    lines = ["", "[[devices]]", "id = %s" % _toml(device), "name = %s" % _toml(name)]
+    for field_name, value in (("model", model), ("kind", kind), ("location", location), ("key", key)):
+        if value:
+            lines.append("%s = %s" % (field_name, _toml(value)))
+    config.write_text(before.rstrip("\n") + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        return load_settings(config)
+    except ConfigError:
+        config.write_text(before, encoding="utf-8")
+        raise
