@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from protocol.event import VERSION, format_time
-from server.db.models import Case, EventRow
-from server.places import Place, resolve_place
+from server.db.models import Case, EventRow, Region
+from server.places import Place, region_chain, resolve_place
 
-ALERT_TYPES = ("case_opened", "event_attached", "case_updated")
+ALERT_TYPES = ("case_opened", "event_attached", "case_updated", "case_escalated")
 
 
 @dataclass(frozen=True)
@@ -52,18 +52,30 @@ def case_summary(case: Case) -> dict[str, Any]:
         "opened_at": iso(case.opened_at),
         "deadline": iso(case.deadline),
         "event_count": case.event_count,
+        "deadline_status": case.deadline_status,
+        "escalation_level": case.escalation_level,
     }
 
 
 def build_alert(
-    session: Session, kind: str, case: Case, event: EventRow | None, place: Place | None = None
+    session: Session,
+    kind: str,
+    case: Case,
+    event: EventRow | None,
+    place: Place | None = None,
+    topic_path: list[str] | None = None,
 ) -> Alert:
+    """``topic_path`` overrides where the alert goes (escalation goes up the tree)."""
     if kind not in ALERT_TYPES:
         raise ValueError(kind)
     if place is None:
         place = resolve_place(session, case.device_id, case.gateway_id)
     device = place.device
     station = place.station
+    # The case's region, not the device's: a transferred case goes to its new owners.
+    region = session.get(Region, case.region_id) if case.region_id is not None else None
+    chain = region_chain(session, region) if region is not None else []
+    path = [r.code for r in chain]
     payload: dict[str, Any] = {
         "v": 1,
         "type": kind,
@@ -75,7 +87,9 @@ def build_alert(
             "model": device.model if device is not None else None,
         },
         "station": {"code": station.code, "name": station.name} if station is not None else None,
-        "region": {"path": place.path, "names": [r.name for r in place.chain]},
+        "region": {"path": path, "names": [r.name for r in chain]},
         "location": place.location(),
     }
-    return Alert(place.path, payload)
+    if kind == "case_escalated":
+        payload["escalation"] = {"level": case.escalation_level, "region": topic_path or []}
+    return Alert(path if topic_path is None else topic_path, payload)

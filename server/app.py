@@ -19,10 +19,12 @@ from server.auth import TokenSigner
 from server.clock import Clock, system_clock
 from server.db.engine import Database
 from server.db.migrate import upgrade
+from server.deadlines import Escalator
 from server.errors import ServerError
 from server.ingest.mqtt import Inbound, MqttLink
 from server.ingest.worker import IngestWorker
 from server.metrics import Metrics
+from server.publish import publish_alerts
 from server.seed import apply_seed, ensure_user, load_seed_file
 from server.services import Services
 from server.settings import Settings
@@ -63,14 +65,19 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         app.state.services = Services(
             settings, db, metrics, topics, TokenSigner(settings.secret), link, clock
         )
+        escalator = Escalator(db, clock, settings.deadlines)
         app.state.link = link
         app.state.worker = worker
+        app.state.escalator = escalator
         worker.start()
         link.start()
+        if settings.deadline_interval > 0:
+            escalator.start(lambda alerts: publish_alerts(link, topics, metrics, alerts))
         log.info("server ready: database %s, MQTT %s:%d", db.engine.url.render_as_string(), host, port)
         try:
             yield
         finally:
+            escalator.stop()
             link.stop()
             worker.stop()
             db.close()

@@ -9,7 +9,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 ROLES = ("admin", "duty_officer", "grid_worker", "station_staff", "viewer")
 # What each role may do to cases; admin may do everything.
-CASE_ACTORS = frozenset({"admin", "duty_officer", "grid_worker", "station_staff"})
+CASE_ACTORS = frozenset({"admin", "duty_officer", "grid_worker", "station_staff", "device"})
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,11 @@ class Scope:
 
 
 SYSTEM = Scope(None, "system", "admin", None)
+
+
+def device_scope(device_id: str) -> Scope:
+    """A device acting on its own case (cancel within the grace period)."""
+    return Scope(None, "device:%s" % device_id, "device", None)
 
 
 def _escape_like(value: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -9,6 +10,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from server.errors import ConfigError
@@ -112,10 +114,48 @@ class Deadlines:
     )
     dispatch: Mapping[str, float] = field(default_factory=lambda: {"default": 600.0})
     handle: Mapping[str, float] = field(default_factory=lambda: {"default": 7200.0})
+    # After the deadline: escalate one region level up and notify again, every this often.
+    renotify: Mapping[str, float] = field(
+        default_factory=lambda: {"panic": 60.0, "medical": 60.0, "fire": 60.0, "default": 600.0}
+    )
+    yellow: float = 0.8  # share of the step's time after which it turns yellow
+    # A device may take back its own alarm (panic_cancel) this long after it opened the case,
+    # as long as nobody has accepted it yet.
+    cancel_grace: float = 30.0
+    # A gateway silent (LWT offline) for longer than this becomes a maintenance case.
+    gateway_offline: float = 600.0
 
     def seconds(self, step: str, alarm_class: str) -> float:
         table: Mapping[str, float] = getattr(self, step)
         return float(table.get(alarm_class, table["default"]))
+
+    @classmethod
+    def from_json(cls, text: str) -> Deadlines:
+        """``{"accept": {"panic": 45}, "yellow": 0.75}``: what is given overrides the defaults."""
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError("SHOUWANG_DEADLINES is not JSON: %s" % exc) from None
+        base = cls()
+        if not isinstance(obj, dict):
+            raise ConfigError("SHOUWANG_DEADLINES must be a JSON object")
+        changes: dict[str, Any] = {}
+        for key, value in obj.items():
+            if key in ("accept", "dispatch", "handle", "renotify"):
+                if not isinstance(value, dict) or not all(
+                    isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in value.values()
+                ):
+                    raise ConfigError("SHOUWANG_DEADLINES.%s must map alarm classes to seconds > 0" % key)
+                changes[key] = {**getattr(base, key), **{str(k): float(v) for k, v in value.items()}}
+            elif key in ("yellow", "cancel_grace", "gateway_offline"):
+                if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                    raise ConfigError("SHOUWANG_DEADLINES.%s must be a number > 0" % key)
+                if key == "yellow" and value >= 1:
+                    raise ConfigError("SHOUWANG_DEADLINES.yellow is a share of the step's time, below 1")
+                changes[key] = float(value)
+            else:
+                raise ConfigError("SHOUWANG_DEADLINES: unknown key %r" % key)
+        return replace(base, **changes)
 
 
 @dataclass(frozen=True)
@@ -133,6 +173,8 @@ class Settings:
     # MQTT v5 session expiry: how long the broker keeps our queue while we are away.
     session_expiry: int = 7 * 24 * 3600
     deadlines: Deadlines = field(default_factory=Deadlines)
+    # Seconds between deadline checks; 0 turns the checker off (tests drive it by hand).
+    deadline_interval: float = 1.0
 
     def __post_init__(self) -> None:
         check_db_url(self.db_url)
@@ -189,6 +231,9 @@ class Settings:
             mqtt_client_id=env.get("SHOUWANG_MQTT_CLIENT_ID") or "",
             data_dir=data_dir,
             seed_file=seed_file,
+            deadlines=Deadlines.from_json(env["SHOUWANG_DEADLINES"])
+            if env.get("SHOUWANG_DEADLINES")
+            else Deadlines(),
         )
 
     def client_id(self) -> str:

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.alerts import Alert, build_alert
-from server.db.models import Case, CaseAction, Device, EventRow
+from server.db.models import Case, CaseAction, Device, EventRow, Region
+from server.deadlines import schedule
 from server.errors import Conflict, Forbidden, Invalid, NotFound
 from server.scope import CASE_ACTORS, Scope
 from server.settings import Deadlines
@@ -70,6 +72,23 @@ def step_deadline(case: Case, state: str, now: datetime, deadlines: Deadlines) -
     return now + timedelta(seconds=deadlines.seconds(step, case.alarm_class))
 
 
+def _set_schedule(
+    case: Case, started: datetime, deadline: datetime | None, now: datetime, deadlines: Deadlines
+) -> None:
+    sched = schedule(started, deadline, now, deadlines)
+    case.deadline = sched.deadline
+    case.step_started_at = sched.step_started_at
+    case.deadline_status = sched.deadline_status
+    case.next_escalation_at = sched.next_escalation_at
+    case.escalation_level = 0
+
+
+def _transfer(session: Session, case: Case, region: Region) -> None:
+    """转办: the case moves to another region's people (and out of sight of the old ones)."""
+    case.region_id = region.id
+    case.region_path = region.path
+
+
 def apply_action(
     session: Session,
     case_id: int,
@@ -101,10 +120,9 @@ def apply_action(
     to_state = target or from_state
     extra = _check_data(session, case, action, data, now)
     if target is not None and target != from_state:
-        case.deadline = step_deadline(case, target, now, deadlines)
-        case.step_started_at = now
-        case.next_escalation_at = case.deadline
-        case.escalation_level = 0
+        keep = target == "handling" and from_state == "dispatched"  # starting work keeps the clock
+        started = case.step_started_at if keep and case.step_started_at is not None else now
+        _set_schedule(case, started, step_deadline(case, target, now, deadlines), now, deadlines)
         case.state = target
     if target == "closed":
         case.is_open = False
@@ -112,8 +130,12 @@ def apply_action(
         case.resolution = RESOLUTION[action]
         case.next_escalation_at = None
     if action == "extend":
-        case.deadline = extra["deadline"]
-        case.next_escalation_at = case.deadline
+        _set_schedule(case, case.step_started_at or now, extra["deadline"], now, deadlines)
+    if action == "transfer":
+        _transfer(session, case, extra["region"])
+    if action in ("dispatch", "co_handle") and data.get("assignee"):
+        if action == "dispatch":
+            case.assignee = str(data["assignee"])
     if action == "evaluate":
         case.satisfaction = int(data["satisfaction"])
     case.updated_at = now
@@ -140,6 +162,8 @@ def apply_action(
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, Region):
+        return value.path
     return value.isoformat() if isinstance(value, datetime) else value
 
 
@@ -152,6 +176,16 @@ def _check_data(
             raise Invalid("satisfaction must be an integer from 1 to 5", reason="bad_satisfaction")
         if case.satisfaction is not None:
             raise Conflict("case %d is already evaluated" % case.id, reason="already_evaluated")
+    if action == "transfer":
+        path = data.get("region")
+        if not isinstance(path, str):
+            raise Invalid("transfer needs the target region path", reason="bad_transfer")
+        region = session.scalars(select(Region).where(Region.path == path)).one_or_none()
+        if region is None:
+            raise Invalid("unknown region %r" % path, reason="bad_transfer")
+        return {"region": region}
+    if action == "dispatch" and not isinstance(data.get("assignee"), str | None):
+        raise Invalid("assignee must be a string", reason="bad_assignee")
     if action == "extend":
         seconds = data.get("seconds")
         if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not 0 < seconds <= 30 * 86400:

@@ -38,6 +38,8 @@ def case_fields(case: Case) -> dict[str, object]:
         closed_at=case.closed_at,
         deadline=case.deadline,
         escalation_level=case.escalation_level,
+        deadline_status=case.deadline_status,
+        assignee=case.assignee,
         region_path=case.region_path,
         event_count=case.event_count,
         resolution=case.resolution,

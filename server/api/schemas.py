@@ -68,6 +68,8 @@ class CaseOut(BaseModel):
                 "closed_at": None,
                 "deadline": "2026-11-23T08:01:00.301Z",
                 "escalation_level": 0,
+                "deadline_status": "green",
+                "assignee": None,
                 "region_path": "c01/t03/v12/g4",
                 "event_count": 1,
                 "resolution": None,
@@ -89,6 +91,8 @@ class CaseOut(BaseModel):
     closed_at: datetime | None
     deadline: datetime | None
     escalation_level: int
+    deadline_status: str
+    assignee: str | None
     region_path: str | None
     event_count: int
     resolution: str | None

@@ -132,6 +132,10 @@ class Case(Base):
     deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
     step_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalation_level: Mapped[int] = mapped_column(Integer, server_default="0")
+    # green until 80 % of the step's time, yellow until the deadline, red after it.
+    deadline_status: Mapped[str] = mapped_column(String(8), server_default="green")
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    # When the deadline watcher next has something to do for this case (yellow, red, re-notify).
     next_escalation_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
     region_path: Mapped[str | None] = mapped_column(String(400), index=True)

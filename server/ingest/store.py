@@ -9,12 +9,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from protocol.event import Event
-from protocol.kinds import ALARM_CLASS, OPENS_CASE, Priority
+from protocol.kinds import ALARM_CLASS, OPENS_CASE, Kind, Priority
 from server.alerts import Alert, build_alert
 from server.db.models import Case, CaseAction, CaseEvent, EventRow
 from server.db.upsert import insert_ignore
+from server.deadlines import schedule
 from server.places import Place, resolve_place
+from server.scope import device_scope
 from server.settings import Deadlines
+from server.workflow import apply_action
 
 
 @dataclass
@@ -76,6 +79,9 @@ def _group(
         return None
     opened = False
     if ev.kind in OPENS_CASE:
+        sched = schedule(
+            now, now + timedelta(seconds=deadlines.seconds("accept", alarm_class)), now, deadlines
+        )
         # The partial unique index decides who opens the case; a concurrent writer that
         # loses simply finds the winner's row below.
         opened = insert_ignore(
@@ -92,9 +98,10 @@ def _group(
                 "is_open": True,
                 "opened_at": now,
                 "updated_at": now,
-                "deadline": now + timedelta(seconds=deadlines.seconds("accept", alarm_class)),
+                "deadline": sched.deadline,
                 "step_started_at": now,
-                "next_escalation_at": now + timedelta(seconds=deadlines.seconds("accept", alarm_class)),
+                "deadline_status": sched.deadline_status,
+                "next_escalation_at": sched.next_escalation_at,
                 "escalation_level": 0,
                 "region_id": place.region.id if place.region is not None else None,
                 "region_path": place.path_text,
@@ -117,6 +124,24 @@ def _group(
         .values(event_count=Case.event_count + 1, last_event_id=ev.id, updated_at=now)
     )
     session.refresh(case)
+    if (
+        ev.kind is Kind.PANIC_CANCEL
+        and case.state == "new"
+        and now - case.opened_at <= timedelta(seconds=deadlines.cancel_grace)
+    ):
+        # The villager took it back before anyone accepted: close it, and say so on the wire.
+        apply_action(
+            session,
+            case.id,
+            device_scope(ev.device),
+            "cancel",
+            now,
+            note="cancelled on the device",
+            data={"event": ev.id},
+            deadlines=deadlines,
+        )
+        session.refresh(case)
+        return build_alert(session, "case_updated", case, session.get(EventRow, ev.id), place)
     if opened:
         result.cases_opened.append(case.id)
         session.add(

@@ -133,6 +133,7 @@ def server(db_url: str, broker: Mosquitto, seed_file: Path, clock: FakeClock) ->
         mqtt_url=broker.url,
         secret=SECRET,
         admin_password="Admin-Password-2026",
+        deadline_interval=0,
         mqtt_client_id="shouwang-test-%s" % uuid.uuid4().hex[:8],
         seed_file=seed_file,
     )

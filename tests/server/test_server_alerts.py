@@ -29,6 +29,8 @@ def test_panic_alert_topic_and_payload(server: Running, watcher: Watcher) -> Non
             "opened_at": "2026-11-23T08:00:00.301Z",
             "deadline": "2026-11-23T08:01:00.301Z",
             "event_count": 1,
+            "deadline_status": "green",
+            "escalation_level": 0,
         },
         "event": {
             "v": 1,

@@ -1,0 +1,209 @@
+"""Deadlines, yellow/red status and escalation up the region tree.
+
+All state lives in the cases table (``deadline``, ``deadline_status``, ``next_escalation_at``,
+``escalation_level``), so a restart loses nothing, and every step is a conditional UPDATE, so
+with several server instances on one PostgreSQL each step happens exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import CursorResult, and_, select, update
+from sqlalchemy.orm import Session
+
+from server.alerts import Alert, build_alert
+from server.clock import Clock
+from server.db.engine import Database
+from server.db.models import Case, EventRow, Gateway, Region, Station
+from server.db.upsert import insert_ignore
+from server.settings import Deadlines
+
+log = logging.getLogger(__name__)
+
+BATCH = 200  # cases handled per transaction, so one tick never holds locks for long
+GATEWAY_OFFLINE = "gateway_offline"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    deadline: datetime | None
+    step_started_at: datetime
+    deadline_status: str
+    next_escalation_at: datetime | None
+
+
+def schedule(started: datetime, deadline: datetime | None, now: datetime, deadlines: Deadlines) -> Schedule:
+    """Where a step with this start and deadline stands at ``now``, and when to look again.
+
+    A deadline already past comes back as yellow and due now: the next tick turns it red and
+    escalates, through the one code path that does so.
+    """
+    if deadline is None:
+        return Schedule(None, started, "green", None)
+    yellow_at = started + (deadline - started) * deadlines.yellow
+    if now < yellow_at:
+        return Schedule(deadline, started, "green", yellow_at)
+    return Schedule(deadline, started, "yellow", deadline)
+
+
+def escalation_path(region_path: str | None, level: int) -> list[str]:
+    """``c01/t03/v12/g4`` escalated 1 level is ``c01/t03/v12``; never above the county."""
+    if region_path is None:
+        return []
+    codes = region_path.split("/")
+    return codes[: max(1, len(codes) - level)]
+
+
+class Escalator:
+    """Looks at due cases and offline gateways; ``tick`` is the whole job, the thread just calls it."""
+
+    def __init__(self, db: Database, clock: Clock, deadlines: Deadlines, interval: float = 1.0) -> None:
+        self.db = db
+        self.clock = clock
+        self.deadlines = deadlines
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick(self, now: datetime | None = None) -> list[Alert]:
+        now = now or self.clock()
+        alerts: list[Alert] = []
+        while True:
+            with self.db.write() as session:
+                batch = self._due_cases(session, now)
+                alerts.extend(batch)
+            if len(batch) < BATCH:
+                break
+        with self.db.write() as session:
+            alerts.extend(self._offline_gateways(session, now))
+        return alerts
+
+    def _due_cases(self, session: Session, now: datetime) -> list[Alert]:
+        # SKIP LOCKED: another instance working on a case is left alone, not waited for.
+        due = session.scalars(
+            select(Case)
+            .where(Case.is_open.is_(True), Case.next_escalation_at <= now)
+            .order_by(Case.next_escalation_at)
+            .limit(BATCH)
+            .with_for_update(skip_locked=True)
+        ).all()
+        alerts: list[Alert] = []
+        for case in due:
+            alert = self._step(session, case, now)
+            if alert is not None:
+                alerts.append(alert)
+        return alerts
+
+    def _step(self, session: Session, case: Case, now: datetime) -> Alert | None:
+        old_status, old_next = case.deadline_status, case.next_escalation_at
+        renotify = timedelta(seconds=self.deadlines.seconds("renotify", case.alarm_class))
+        values: dict[str, Any]
+        if old_status == "green":
+            values = {"deadline_status": "yellow", "next_escalation_at": case.deadline}
+        else:
+            values = {
+                "deadline_status": "red",
+                "escalation_level": case.escalation_level + 1,
+                "next_escalation_at": now + renotify,
+            }
+        # The WHERE repeats what we read: if anyone moved the case on meanwhile, we do nothing.
+        result = session.execute(
+            update(Case)
+            .where(
+                and_(
+                    Case.id == case.id,
+                    Case.is_open.is_(True),
+                    Case.deadline_status == old_status,
+                    Case.next_escalation_at == old_next,
+                )
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if not isinstance(result, CursorResult) or result.rowcount != 1:
+            return None
+        session.refresh(case)
+        event = session.get(EventRow, case.last_event_id) if case.last_event_id else None
+        if case.deadline_status == "yellow":
+            log.info("case %d: deadline %s is near", case.id, case.deadline)
+            return build_alert(session, "case_updated", case, event)
+        target = escalation_path(case.region_path, case.escalation_level)
+        log.warning(
+            "case %d overdue: escalation %d to %s",
+            case.id,
+            case.escalation_level,
+            "/".join(target) or "unassigned",
+        )
+        return build_alert(session, "case_escalated", case, event, topic_path=target)
+
+    def _offline_gateways(self, session: Session, now: datetime) -> list[Alert]:
+        limit = now - timedelta(seconds=self.deadlines.gateway_offline)
+        gateways = session.scalars(
+            select(Gateway).where(Gateway.status == "offline", Gateway.status_at <= limit)
+        ).all()
+        alerts: list[Alert] = []
+        for gw in gateways:
+            station = session.get(Station, gw.station_id) if gw.station_id is not None else None
+            region = session.get(Region, station.region_id) if station and station.region_id else None
+            seconds = self.deadlines.seconds("accept", GATEWAY_OFFLINE)
+            sched = schedule(now, now + timedelta(seconds=seconds), now, self.deadlines)
+            # The open-case unique index makes this exactly once across instances and ticks.
+            opened = insert_ignore(
+                session,
+                Case,
+                {
+                    "device_id": gw.id,
+                    "gateway_id": gw.id,
+                    "alarm_class": GATEWAY_OFFLINE,
+                    "kind": GATEWAY_OFFLINE,
+                    "priority": "fault",
+                    "category": "maintenance",
+                    "state": "new",
+                    "is_open": True,
+                    "opened_at": now,
+                    "updated_at": now,
+                    "deadline": sched.deadline,
+                    "step_started_at": now,
+                    "deadline_status": sched.deadline_status,
+                    "next_escalation_at": sched.next_escalation_at,
+                    "escalation_level": 0,
+                    "region_id": region.id if region else None,
+                    "region_path": region.path if region else None,
+                    "event_count": 0,
+                },
+                [Case.device_id, Case.alarm_class],
+                index_where=Case.is_open,
+            )
+            if opened:
+                case = session.scalars(
+                    select(Case).where(
+                        Case.device_id == gw.id, Case.alarm_class == GATEWAY_OFFLINE, Case.is_open.is_(True)
+                    )
+                ).one()
+                log.warning("gateway %s offline since %s: maintenance case %d", gw.id, gw.status_at, case.id)
+                alerts.append(build_alert(session, "case_opened", case, None))
+        return alerts
+
+    def start(self, publish: Callable[[list[Alert]], None]) -> None:
+        def run() -> None:
+            while not self._stop.wait(self.interval):
+                try:
+                    publish(self.tick())
+                except Exception:
+                    # A failed tick is retried at the next one; the state is in the database.
+                    log.exception("deadline check failed")
+
+        self._thread = threading.Thread(target=run, name="deadlines", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None

@@ -1,0 +1,159 @@
+"""Deadlines and escalation, driven by an injected clock; exactly once across instances."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from server.db.engine import Database
+from server.db.models import Case, Gateway
+from server.deadlines import Escalator, escalation_path
+from server.ingest.store import store_events
+from server.scope import SYSTEM
+from server.settings import Deadlines
+from server.workflow import apply_action
+from tests.server.srv_support import T0, ev
+
+
+def _at(seconds: float) -> object:
+    return T0 + timedelta(seconds=seconds)
+
+
+def _summary(alerts: list) -> list[tuple[str, str, int, list[str]]]:  # type: ignore[type-arg]
+    return [
+        (
+            a.payload["type"],
+            a.payload["case"]["deadline_status"],
+            a.payload["case"]["escalation_level"],
+            a.region_path,
+        )
+        for a in alerts
+    ]
+
+
+def test_escalation_path() -> None:
+    assert escalation_path("c01/t03/v12/g4", 0) == ["c01", "t03", "v12", "g4"]
+    assert escalation_path("c01/t03/v12/g4", 1) == ["c01", "t03", "v12"]
+    assert escalation_path("c01/t03/v12/g4", 7) == ["c01"]
+    assert escalation_path(None, 2) == []
+
+
+def test_panic_yellow_red_escalates_until_accepted(db: Database) -> None:
+    esc = Escalator(db, lambda: T0, Deadlines())
+    with db.write() as s:
+        case_id = store_events(s, [ev(1, "panic")], T0).cases_opened[0]
+    assert esc.tick(_at(47)) == []  # 80 % of 60 s is 48 s
+    assert _summary(esc.tick(_at(48))) == [("case_updated", "yellow", 0, ["c01", "t03", "v12", "g4"])]
+    assert esc.tick(_at(59)) == []
+    assert _summary(esc.tick(_at(60))) == [("case_escalated", "red", 1, ["c01", "t03", "v12"])]
+    assert esc.tick(_at(60)) == []  # once per step, however often we look
+    assert esc.tick(_at(119)) == []
+    assert _summary(esc.tick(_at(120))) == [("case_escalated", "red", 2, ["c01", "t03"])]
+    assert _summary(esc.tick(_at(180))) == [("case_escalated", "red", 3, ["c01"])]
+    assert _summary(esc.tick(_at(240))) == [("case_escalated", "red", 4, ["c01"])]  # keeps calling the county
+    with db.write() as s:
+        out = apply_action(s, case_id, SYSTEM, "accept", _at(250))  # type: ignore[arg-type]
+        assert (out.case.deadline, out.case.deadline_status, out.case.escalation_level) == (
+            _at(850),
+            "green",
+            0,
+        )
+    assert esc.tick(_at(300)) == []
+    # The next step has its own clock: dispatch within 10 min of acceptance.
+    assert _summary(esc.tick(_at(250 + 480))) == [("case_updated", "yellow", 0, ["c01", "t03", "v12", "g4"])]
+    assert _summary(esc.tick(_at(850)))[0][:3] == ("case_escalated", "red", 1)
+
+
+def test_escalated_alert_payload(db: Database) -> None:
+    esc = Escalator(db, lambda: T0, Deadlines())
+    with db.write() as s:
+        store_events(s, [ev(1, "panic", device_seq=9)], T0)
+    esc.tick(_at(48))
+    (alert,) = esc.tick(_at(60))
+    p = alert.payload
+    assert (p["type"], p["escalation"], p["region"]["path"]) == (
+        "case_escalated",
+        {"level": 1, "region": ["c01", "t03", "v12"]},
+        ["c01", "t03", "v12", "g4"],
+    )
+    assert (p["event"]["device_seq"], p["case"]["deadline"]) == (9, "2026-11-23T08:01:00.301Z")
+
+
+def test_late_start_goes_red_at_once_and_extend_resets(db: Database) -> None:
+    esc = Escalator(db, lambda: T0, Deadlines())
+    with db.write() as s:
+        case_id = store_events(s, [ev(1, "panic")], T0).cases_opened[0]
+    # The server was down for ten minutes: one tick does yellow, the next one red.
+    assert [a[0] for a in _summary(esc.tick(_at(600)))] == ["case_updated"]
+    assert _summary(esc.tick(_at(600)))[0][:3] == ("case_escalated", "red", 1)
+    with db.write() as s:
+        apply_action(s, case_id, SYSTEM, "accept", _at(600))  # type: ignore[arg-type]
+        out = apply_action(s, case_id, SYSTEM, "extend", _at(601), data={"seconds": 3600})  # type: ignore[arg-type]
+        assert out.case.deadline == _at(600 + 600 + 3600)
+    assert esc.tick(_at(1200)) == []
+
+
+def test_closed_cases_are_left_alone(db: Database) -> None:
+    esc = Escalator(db, lambda: T0, Deadlines())
+    with db.write() as s:
+        case_id = store_events(s, [ev(1, "fire")], T0).cases_opened[0]
+        apply_action(s, case_id, SYSTEM, "false_alarm", _at(1))  # type: ignore[arg-type]
+    assert esc.tick(_at(10_000)) == []
+
+
+def test_configured_deadlines() -> None:
+    d = Deadlines.from_json('{"accept": {"panic": 45}, "yellow": 0.5, "gateway_offline": 120}')
+    assert (d.seconds("accept", "panic"), d.seconds("accept", "fire"), d.yellow, d.gateway_offline) == (
+        45.0,
+        60.0,
+        0.5,
+        120.0,
+    )
+
+
+def test_exactly_once_with_several_instances(db: Database) -> None:
+    with db.write() as s:
+        for i in range(30):
+            store_events(s, [ev(i + 1, "panic", device="sn-%x" % (0x100 + i))], T0)
+    instances = [Escalator(db, lambda: T0, Deadlines()) for _ in range(3)]
+    got: list[list] = [[] for _ in instances]  # type: ignore[type-arg]
+    for moment in (48, 60, 120):
+        barrier = threading.Barrier(len(instances))
+
+        def run(i: int, at: float = moment, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            got[i].extend(instances[i].tick(_at(at)))
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(instances))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    alerts = [a for g in got for a in g]
+    steps = sorted(
+        (a.payload["case"]["id"], a.payload["case"]["escalation_level"], a.payload["type"]) for a in alerts
+    )
+    assert len(steps) == 90 and len(set(steps)) == 90  # 30 cases x (yellow, red 1, red 2), none twice
+
+
+def test_offline_gateway_becomes_a_maintenance_case(db: Database) -> None:
+    esc = Escalator(db, lambda: T0, Deadlines(gateway_offline=600))
+    with db.write() as s:
+        gw = s.get(Gateway, "gw-dongcun-01")
+        assert gw is not None
+        gw.status, gw.status_at = "offline", T0
+    assert esc.tick(_at(599)) == []
+    (alert,) = esc.tick(_at(600))
+    assert esc.tick(_at(700)) == []  # one case, however long it stays offline
+    p = alert.payload
+    assert (p["type"], p["case"]["alarm_class"], p["station"], alert.region_path) == (
+        "case_opened",
+        "gateway_offline",
+        {"code": "st-dongcun", "name": "东村服务站"},
+        ["c01", "t03", "v12", "g4"],
+    )
+    with db.read() as s:
+        case = s.scalars(select(Case)).one()
+        assert (case.category, case.device_id, case.state) == ("maintenance", "gw-dongcun-01", "new")
