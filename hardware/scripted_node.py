@@ -115,6 +115,23 @@ class ScriptedNode:
                     return False
                 self._cond.wait(left)
 
+    def wait_acked_retrying(
+        self, seqs: Iterable[int], level: str = "stored", timeout: float = 30.0, every: float = 1.0
+    ) -> bool:
+        """Wait as the firmware does: repeat lines still lacking `stored` every `every` s.
+
+        Needed at start-up too: opening a serial port flushes what was written before.
+        """
+        wanted = list(seqs)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if self.wait_acked(wanted, level, min(every, max(left, 0))):
+                return True
+            if left <= 0:
+                return False
+            self.resend_unacked("stored")
+
     def close(self) -> None:
         self._closed = True
         self._reader.join(2)
