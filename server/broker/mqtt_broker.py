@@ -204,7 +204,11 @@ class MqttBroker:
             log.exception("internal error with client %s (%s); closing that client", conn.name, conn.peer)
         finally:
             self._connections.discard(conn)
-            self._connection_lost(conn)
+            try:
+                self._connection_lost(conn)
+            except Exception:
+                self.stats.internal_errors += 1
+                log.exception("internal error after client %s (%s) left", conn.name, conn.peer)
             writer.close()
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await writer.wait_closed()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server.broker.mqtt_codec import (
     PROTOCOL_V5,
@@ -213,3 +215,31 @@ def test_topic_matching(filter_text: str, topic: str, expected: bool) -> None:
     tf = parse_filter(filter_text)
     assert tf is not None
     assert matches(tf.levels, topic.split("/")) is expected
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    first=st.integers(0, 255),
+    body=st.binary(max_size=64),
+    level=st.sampled_from([PROTOCOL_V311, PROTOCOL_V5]),
+)
+def test_any_bytes_decode_or_raise_mqtt_error(first: int, body: bytes, level: int) -> None:
+    try:
+        decode_packet(first, body, level)
+    except MqttError:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(cut=st.integers(0, 40), flip=st.integers(0, 40 * 8 - 1))
+def test_damaged_connect_packets_decode_or_raise_mqtt_error(cut: int, flip: int) -> None:
+    body = bytearray(
+        bytes.fromhex("0004 4d515454 05 c6 001e 05 11 0000012c 0002 6964 00 0001 77 0001 78 0001 75 0001 70")
+    )
+    body = body[: len(body) - cut]
+    if body:
+        body[(flip // 8) % len(body)] ^= 1 << (flip % 8)
+    try:
+        decode_packet(0x10, bytes(body), PROTOCOL_V5)
+    except MqttError:
+        pass
