@@ -101,15 +101,81 @@ def _bridge(cfg, pins, node, uart, led_pin, led_active_low):
     return BridgeRunner(node, capture, decoder, repeat_filter, uart, led_pin, led_active_low)
 
 
+class BleRunner:
+    # BLE transport: the node decides which advert is on air; the radio is only told when
+    # that changes, so an alarm advert keeps its packet id and counter while it repeats.
+    def __init__(self, node, input_pin, ble, led_pin=None, led_active_low=False, interval_us=100000):
+        self.node = node
+        self.input_pin = input_pin
+        self.ble = ble
+        self.led_pin = led_pin
+        self.led_active_low = led_active_low
+        self.interval_us = interval_us
+        self.on_air = None
+
+    def step(self, now_ms):
+        self.node.sample(now_ms, self.input_pin.value())
+        adv = self.node.tick(now_ms)
+        if adv is not self.on_air:
+            if adv is None:
+                self.ble.gap_advertise(None)
+            else:
+                self.ble.gap_advertise(self.interval_us, adv_data=adv, connectable=False)
+            self.on_air = adv
+        if self.led_pin is not None:
+            # No ack comes back over advertising: the LED can only say "sending".
+            lit = 1 if adv is not None else 0
+            self.led_pin.value(1 - lit if self.led_active_low else lit)
+
+
+def _key(text):
+    import binascii
+
+    key = binascii.unhexlify(text)
+    if len(key) != 16:
+        raise ValueError("key must be 32 hex digits")
+    return key
+
+
+def _ble(cfg, pins, app, led_pin, led_active_low, now_ms, battery):
+    import bluetooth
+    import swaes
+    import swble
+
+    ble = bluetooth.BLE()
+    ble.active(True)
+    mac = bytes(ble.config("mac")[1])
+    counters = SeqStore(cfg.get("state_prefix", "/seq"), cfg.get("seq_block", 64))
+    node = swble.BleNode(
+        app,
+        counters,
+        swaes.Aes(_key(cfg["key"])),
+        mac,
+        now_ms,
+        battery=battery,
+        heartbeat_ms=cfg.get("heartbeat_ms", 300000),
+        name=cfg.get("ble_name"),
+        alarm_ms=cfg.get("alarm_advert_ms", 5000),
+    )
+    input_pin = machine.Pin(pins["input"], machine.Pin.IN, machine.Pin.PULL_UP)
+    return BleRunner(node, input_pin, ble, led_pin, led_active_low)
+
+
 def build(cfg, now_ms):
     pins = swpins.pins_for(cfg)
     app = swapp.make_app(cfg)
-    seqs = SeqStore(cfg.get("state_prefix", "/seq"), cfg.get("seq_block", 64))
     battery = None
     # The bridge lives on USB power; a floating ADC pin would report nonsense.
     if pins.get("battery_adc") is not None and cfg.get("battery", cfg.get("app") != "rf_bridge"):
         adc = machine.ADC(machine.Pin(pins["battery_adc"]))
         battery = swbattery.Battery(adc, cfg.get("battery_divider", 2))
+    led_pin = None
+    if pins.get("led") is not None:
+        led_pin = machine.Pin(pins["led"], machine.Pin.OUT)
+    led_active_low = bool(pins.get("led_active_low"))
+    if cfg.get("transport", "serial") == "ble":
+        return _ble(cfg, pins, app, led_pin, led_active_low, now_ms, battery)
+    seqs = SeqStore(cfg.get("state_prefix", "/seq"), cfg.get("seq_block", 64))
     node = Node(
         cfg["node"],
         app,
@@ -120,10 +186,6 @@ def build(cfg, now_ms):
         sender=Sender(cfg.get("retry_base_ms", 1000), cfg.get("retry_max_ms", 30000)),
     )
     uart = machine.UART(pins["uart"], baudrate=cfg.get("baud", 115200), tx=pins["tx"], rx=pins["rx"])
-    led_pin = None
-    if pins.get("led") is not None:
-        led_pin = machine.Pin(pins["led"], machine.Pin.OUT)
-    led_active_low = bool(pins.get("led_active_low"))
     if cfg.get("app") == "rf_bridge":
         return _bridge(cfg, pins, node, uart, led_pin, led_active_low)
     input_pin = machine.Pin(pins["input"], machine.Pin.IN, machine.Pin.PULL_UP)

@@ -47,6 +47,7 @@ class SeqStore:
             b = _read_slot(self._paths[1])
             self._slot = 0 if (a is None or (b is not None and a <= b)) else 1
         self.writes = 0
+        self.write_errors = 0
 
     def peek(self):
         return self._next
@@ -59,6 +60,16 @@ class SeqStore:
         return seq
 
     def _reserve(self, limit):
+        # A flash that refuses the write must not stop the alarm that asked for a number:
+        # numbering goes on in RAM (still monotonic in this boot) and the next block retries.
+        try:
+            self._write(limit)
+        except OSError:
+            self.write_errors += 1
+        self._slot ^= 1
+        self._limit = limit
+
+    def _write(self, limit):
         text = str(limit)
         path = self._paths[self._slot]
         with open(path, "w") as f:
@@ -68,6 +79,4 @@ class SeqStore:
             if hasattr(os, "fsync"):
                 f.flush()
                 os.fsync(f.fileno())
-        self._slot ^= 1
-        self._limit = limit
         self.writes += 1

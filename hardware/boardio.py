@@ -21,6 +21,10 @@ def firmware_modules() -> Any:
     return swmain
 
 
+def mac_text(mac: bytes) -> str:
+    return ":".join("%02X" % b for b in mac)
+
+
 def firmware_config(
     app: str, node: str, state_dir: Path, heartbeat_s: float, config: dict[str, Any]
 ) -> dict[str, Any]:
@@ -57,6 +61,9 @@ class PinBank:
         )
         self._open_level = int(cfg.get("open_level", 1))
         self.battery = battery
+        # A locally administered address derived from the node id: stable per board.
+        node_bytes = bytes.fromhex("%012x" % (int(cfg["node"], 16) & 0xFFFFFFFFFF))
+        self.mac = bytes([0xC2]) + node_bytes[1:]
 
     @property
     def input_pin(self) -> int | str:
@@ -82,6 +89,9 @@ class PinBank:
     def adc_read_u16(self, pin: int | str) -> int:
         raw: int = self._raw_for_percent(self.battery, self._divider)
         return raw
+
+    def ble_mac(self) -> bytes:
+        return self.mac
 
     def set_irq(self, pin: int | str, handler: Callable[[Any], None] | None) -> None:
         # Pulses reach the firmware's capture buffer directly (see rf_edges), so the handler

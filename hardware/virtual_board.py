@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware import HardwareError, rf433
-from hardware.boardio import PinBank, firmware_config, firmware_modules
+from hardware.boardio import PinBank, firmware_config, firmware_modules, mac_text
 from hardware.shims import machine, ticks_add, ticks_diff
 
 _POLL_MS = 5
@@ -50,6 +50,8 @@ class VirtualBoard:
         self.write_drops = 0
         self._steps = 0
         self._rf_us: int | None = None
+        self._adverts: list[tuple[float, bytes | None]] = []
+        self._adv_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -154,11 +156,11 @@ class VirtualBoard:
     @property
     def acks(self) -> list[tuple[int, str]]:
         """(seq, level) acks the firmware has received, in order."""
-        return list(self._runner.node.acks) if self._runner is not None else []
+        return list(getattr(self._runner.node, "acks", [])) if self._runner is not None else []
 
     @property
     def naks(self) -> list[tuple[int, str]]:
-        return list(self._runner.node.naks) if self._runner is not None else []
+        return list(getattr(self._runner.node, "naks", [])) if self._runner is not None else []
 
     @property
     def events(self) -> list[tuple[int, str]]:
@@ -173,7 +175,7 @@ class VirtualBoard:
 
     @property
     def errors(self) -> dict[str, int]:
-        return dict(self._runner.node.errors) if self._runner is not None else {}
+        return dict(getattr(self._runner.node, "errors", {})) if self._runner is not None else {}
 
     @property
     def led(self) -> int:
@@ -222,6 +224,25 @@ class VirtualBoard:
 
     def set_irq(self, pin: int | str, handler: Any) -> None:
         self._bank.set_irq(pin, handler)
+
+    @property
+    def mac(self) -> str:
+        """The board's Bluetooth address, ``C2:00:00:00:00:A3`` style (BLE transport)."""
+        return mac_text(self._bank.mac)
+
+    @property
+    def adverts(self) -> list[tuple[float, bytes | None]]:
+        """(time, advertising payload) each time the firmware changed what is on air; None
+        means it stopped advertising. Time is board ms (sim) or time.monotonic() (real)."""
+        with self._adv_lock:
+            return list(self._adverts)
+
+    def ble_mac(self) -> bytes:
+        return self._bank.mac
+
+    def ble_advertise(self, interval_us: int | None, adv_data: bytes | None) -> None:
+        with self._adv_lock:
+            self._adverts.append((time.monotonic(), adv_data))
 
     def uart_read(self, uart: int) -> bytes | None:
         try:

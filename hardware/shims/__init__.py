@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from hardware.shims import machine, micropython
+from hardware.shims import bluetooth, machine, micropython
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent.parent / "firmware"
 
@@ -45,6 +45,7 @@ def sleep_ms(ms: int) -> None:
 def install() -> None:
     sys.modules.setdefault("micropython", micropython)
     sys.modules.setdefault("machine", machine)
+    sys.modules.setdefault("bluetooth", bluetooth)
     for name, func in (
         ("ticks_ms", ticks_ms),
         ("ticks_us", ticks_us),

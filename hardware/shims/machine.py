@@ -25,6 +25,10 @@ class BoardIO(Protocol):
 
     def set_irq(self, pin: int | str, handler: Callable[[Any], None] | None) -> None: ...
 
+    def ble_mac(self) -> bytes: ...
+
+    def ble_advertise(self, interval_us: int | None, adv_data: bytes | None) -> None: ...
+
 
 _local = threading.local()
 

@@ -24,3 +24,7 @@ print("bad crc b", store.next())
 
 fresh = swseq.SeqStore(STATE_DIR + "/fresh")
 print("fresh", fresh.next(), fresh.next(), fresh.writes)
+
+# A flash that refuses writes: numbers keep coming, the failure is counted.
+broken = swseq.SeqStore(STATE_DIR + "/no/such/dir/seq", block=2)
+print("broken", [broken.next() for _ in range(5)], broken.writes, broken.write_errors)
