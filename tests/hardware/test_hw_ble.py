@@ -4,6 +4,7 @@ the gateway uses for Shelly devices (protocol.bthome), including the key and the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ import swbthome  # type: ignore[import-not-found]  # noqa: E402
 KEY = "231d39c1d7cc1ab1aee224cd096db932"
 
 
-def ble_board(tmp_path: Path, app: str = "panic_button", **config: object) -> SimBoard:
+def ble_board(tmp_path: Path, app: str = "panic_button", **config: Any) -> SimBoard:
     node = "00a3" if app == "panic_button" else "00d1"
     return SimBoard(app, node, tmp_path, transport="ble", key=KEY, ble_name="SW-BTN", **config)
 
