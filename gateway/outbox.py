@@ -327,10 +327,16 @@ class Outbox:
         return int(row[0]) if row else 0
 
 
-def read_pending(conn: sqlite3.Connection, gateway: str, after_seq: int, limit: int) -> list[Event]:
-    rows = conn.execute(
-        "SELECT seq, device, device_seq, kind, prio, at, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-        (after_seq, limit)).fetchall()
+def read_pending(conn: sqlite3.Connection, gateway: str, after_seq: int, limit: int,
+                 priority: Priority | None = None) -> list[Event]:
+    if priority is None:
+        rows = conn.execute(
+            "SELECT seq, device, device_seq, kind, prio, at, data FROM events WHERE seq > ?"
+            " ORDER BY seq LIMIT ?", (after_seq, limit)).fetchall()
+    else:
+        rows = conn.execute(
+            "SELECT seq, device, device_seq, kind, prio, at, data FROM events WHERE prio = ? AND seq > ?"
+            " ORDER BY seq LIMIT ?", (_PRIORITY_RANK[priority], after_seq, limit)).fetchall()
     return [_row_event(gateway, r) for r in rows]
 
 
@@ -353,9 +359,9 @@ class OutboxReader:
         self.gateway = gateway
         self._conn = _connect(path, readonly=True)
 
-    def pending(self, after_seq: int = 0, limit: int = 500) -> list[Event]:
+    def pending(self, after_seq: int = 0, limit: int = 500, priority: Priority | None = None) -> list[Event]:
         try:
-            return read_pending(self._conn, self.gateway, after_seq, limit)
+            return read_pending(self._conn, self.gateway, after_seq, limit, priority)
         except sqlite3.Error as exc:
             raise OutboxError("read failed: %s" % exc) from None
 

@@ -29,6 +29,7 @@ from gateway.outbox import OutboxReader, Settled
 from gateway.store import OutboxWriter
 from protocol.errors import ProtocolError
 from protocol.event import Event
+from protocol.kinds import Priority
 from protocol.payloads import Command, CommandResult, GatewayStatus, decode_ack, encode_events
 from protocol.topics import Topics
 
@@ -53,7 +54,9 @@ class _Batch:
 @dataclass(slots=True)
 class _State:
     connected: bool = False
-    cursor: int = 0  # highest seq published since the last (re)connect
+    # Highest seq published per priority since the last (re)connect: alarms jump the queue,
+    # and within one priority (where a device's related kinds live) order is kept.
+    cursors: dict[Priority, int] = field(default_factory=lambda: dict.fromkeys(Priority, 0))
     inflight: list[_Batch] = field(default_factory=list)
     status_at: float = 0.0
 
@@ -176,7 +179,7 @@ class Uplink:
             self._client.subscribe([(self.topics.ack(self.gw), 1), (self.topics.cmd(self.gw), 1)])
             self._publish_status()
             # Anything not acked yet goes out again: the server is idempotent on event id.
-            st.cursor = 0
+            st.cursors = dict.fromkeys(Priority, 0)
             st.inflight.clear()
         elif kind == "subscribed":
             # Ready means acks and commands can reach us, not merely that TCP is up.
@@ -256,24 +259,29 @@ class Uplink:
         for batch in st.inflight:
             if now - batch.sent_at < resend_after:
                 continue
-            events = self.reader.events(batch.seqs)
-            batch.seqs = {e.seq for e in events}
-            if events and self._publish(events):
-                self.counters.inc("resent", len(events))
+            again = self.reader.events(batch.seqs)
+            batch.seqs = {e.seq for e in again}
+            if again and self._publish(again):
+                self.counters.inc("resent", len(again))
                 batch.resends += 1
             batch.sent_at = now
         st.inflight = [b for b in st.inflight if b.seqs]
         size = self.settings.outbox.batch_size
         while len(st.inflight) < self.settings.outbox.max_inflight_batches:
-            events = self.reader.pending(st.cursor, size)
+            events: list[Event] = []
+            for prio in Priority:
+                if len(events) < size:
+                    chunk = self.reader.pending(st.cursors[prio], size - len(events), prio)
+                    if chunk:
+                        st.cursors[prio] = chunk[-1].seq
+                        events.extend(chunk)
             if not events:
                 break
-            st.cursor = events[-1].seq
             seqs = {e.seq for e in events}
             # A failed publish still enters the window, so the resend timer retries it.
             self._publish(events)
             self.counters.inc("sent", len(events))
-            st.inflight.append(_Batch(seqs, now, events[0].seq, events[-1].seq))
+            st.inflight.append(_Batch(seqs, now, min(seqs), max(seqs)))
 
     def _publish_status(self) -> None:
         self._state.status_at = self.clock()
