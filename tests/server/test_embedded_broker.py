@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import random
 import socket
 import struct
 import threading
@@ -616,6 +617,27 @@ def test_malformed_bytes_close_only_that_client(
     ) == (4, 4, 1, 0)
     pub.publish("sw/ok", b"still here")
     assert sub.get() == Got("sw/ok", b"still here", 1)
+
+
+def test_random_bytes_after_connect_never_hurt_the_broker(
+    embedded: EmbeddedBroker, clients: Callable[..., Client]
+) -> None:
+    sub, pub = clients("s"), clients("p")
+    sub.connect()
+    pub.connect()
+    sub.subscribe("sw/#")
+    rng = random.Random(20261123)
+    for i in range(150):
+        with raw_session(embedded, "fuzz-%d" % i) as sock:
+            try:
+                sock.sendall(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300))))
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            packets_until_closed(sock)
+    assert embedded.stats()["internal_errors"] == 0
+    pub.publish("sw/ok", b"still here")
+    assert sub.until("sw/ok") == []  # nothing random reached it before (garbage rarely names "sw/")
 
 
 def test_v5_client_is_told_why_it_is_closed(embedded: EmbeddedBroker) -> None:
