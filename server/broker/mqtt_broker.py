@@ -195,7 +195,7 @@ class MqttBroker:
                     conn.send(encode_disconnect(Reason.KEEP_ALIVE_TIMEOUT))
             else:
                 log.info("no CONNECT from %s in %.0f s; closing", conn.peer, self.config.connect_timeout)
-        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+        except (asyncio.IncompleteReadError, OSError) as exc:
             log.info("client %s (%s) connection lost: %s", conn.name, conn.peer, type(exc).__name__)
         except asyncio.CancelledError:
             pass
