@@ -132,6 +132,8 @@ def e2e(workdir: Path, url: str, count: int) -> tuple[list[float], list[float]]:
     try:
         # Warm up: the first line also waits for the gateway to open the port and connect.
         seq = node.send(Kind.PANIC, {"battery": 90})
+        if not node.wait_acked_retrying([seq], "stored", timeout=60):
+            raise TimeoutError("the gateway never acked the first line")
         waiter.wait(seq, timeout=60)
         for _ in range(count):
             start = time.perf_counter()
