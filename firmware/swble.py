@@ -30,6 +30,7 @@ class BleNode:
         self.alarm_ms = alarm_ms
         self.event_ms = event_ms
         self.beat_ms = beat_ms
+        self.tamper = None
         self.events = []            # (counter, kind)
         self.adverts = 0
         self._queue = []            # [advert bytes, duration_ms, kind]
@@ -74,9 +75,12 @@ class BleNode:
         self.events.append((counter, kind))
         return counter
 
-    def sample(self, now_ms, level):
+    def sample(self, now_ms, level, tamper_level=None):
         for kind in self.app.update(now_ms, level):
             self.emit(kind, now_ms)
+        if self.tamper is not None and tamper_level is not None:
+            for kind in self.tamper.update(now_ms, tamper_level):
+                self.emit(kind, now_ms)
 
     def tick(self, now_ms):
         # The advert that should be on air now, or None for radio silence.

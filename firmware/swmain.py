@@ -5,9 +5,12 @@ import time
 import machine
 import swapp
 import swbattery
+import swbuzz
+import swled
 import swline
 import swpins
 import swrf
+import swtamper
 from micropython import const
 from swnode import Node
 from swsend import Sender
@@ -45,16 +48,25 @@ class LineReader:
 
 
 class Runner:
-    def __init__(self, node, input_pin, uart, led_pin=None, led_active_low=False):
+    def __init__(self, node, input_pin, uart, led_pin=None, led_active_low=False, tamper_pin=None,
+                 buzzer_pin=None):
         self.node = node
         self.input_pin = input_pin
         self.uart = uart
         self.led_pin = led_pin
         self.led_active_low = led_active_low
+        self.tamper_pin = tamper_pin
+        self.buzzer_pin = buzzer_pin
         self.reader = LineReader()
 
     def sample(self, now_ms):
-        self.node.sample(now_ms, self.input_pin.value())
+        tamper = self.tamper_pin.value() if self.tamper_pin is not None else None
+        self.node.sample(now_ms, self.input_pin.value(), tamper)
+
+    def idle(self):
+        # Nothing to send, nothing to show: the loop may sleep lightly between samples.
+        node = self.node
+        return not node.sender.pending and node.led.state == swled.OFF and self.input_pin.value() == 1
 
     def step(self, now_ms):
         self.sample(now_ms)
@@ -67,6 +79,8 @@ class Runner:
         if self.led_pin is not None:
             lit = self.node.led_level(now_ms)
             self.led_pin.value(1 - lit if self.led_active_low else lit)
+        if self.buzzer_pin is not None and self.node.buzzer is not None:
+            self.buzzer_pin.value(self.node.buzzer.level(now_ms))
 
 
 class BridgeRunner(Runner):
@@ -104,17 +118,23 @@ def _bridge(cfg, pins, node, uart, led_pin, led_active_low):
 class BleRunner:
     # BLE transport: the node decides which advert is on air; the radio is only told when
     # that changes, so an alarm advert keeps its packet id and counter while it repeats.
-    def __init__(self, node, input_pin, ble, led_pin=None, led_active_low=False, interval_us=100000):
+    def __init__(self, node, input_pin, ble, led_pin=None, led_active_low=False, interval_us=100000,
+                 tamper_pin=None):
         self.node = node
         self.input_pin = input_pin
+        self.tamper_pin = tamper_pin
         self.ble = ble
         self.led_pin = led_pin
         self.led_active_low = led_active_low
         self.interval_us = interval_us
         self.on_air = None
 
+    def idle(self):
+        return self.on_air is None and self.input_pin.value() == 1
+
     def step(self, now_ms):
-        self.node.sample(now_ms, self.input_pin.value())
+        tamper = self.tamper_pin.value() if self.tamper_pin is not None else None
+        self.node.sample(now_ms, self.input_pin.value(), tamper)
         adv = self.node.tick(now_ms)
         if adv is not self.on_air:
             if adv is None:
@@ -158,7 +178,11 @@ def _ble(cfg, pins, app, led_pin, led_active_low, now_ms, battery):
         alarm_ms=cfg.get("alarm_advert_ms", 5000),
     )
     input_pin = machine.Pin(pins["input"], machine.Pin.IN, machine.Pin.PULL_UP)
-    return BleRunner(node, input_pin, ble, led_pin, led_active_low)
+    tamper_pin = None
+    if cfg.get("tamper", False) and pins.get("tamper") is not None:
+        tamper_pin = machine.Pin(pins["tamper"], machine.Pin.IN, machine.Pin.PULL_UP)
+        node.tamper = swtamper.Tamper()
+    return BleRunner(node, input_pin, ble, led_pin, led_active_low, tamper_pin=tamper_pin)
 
 
 def build(cfg, now_ms):
@@ -189,14 +213,34 @@ def build(cfg, now_ms):
     if cfg.get("app") == "rf_bridge":
         return _bridge(cfg, pins, node, uart, led_pin, led_active_low)
     input_pin = machine.Pin(pins["input"], machine.Pin.IN, machine.Pin.PULL_UP)
-    return Runner(node, input_pin, uart, led_pin, led_active_low)
+    tamper_pin = None
+    if cfg.get("tamper", False) and pins.get("tamper") is not None:
+        tamper_pin = machine.Pin(pins["tamper"], machine.Pin.IN, machine.Pin.PULL_UP)
+        node.tamper = swtamper.Tamper()
+    buzzer_pin = None
+    if cfg.get("buzzer", False) and pins.get("buzzer") is not None:
+        buzzer_pin = machine.Pin(pins["buzzer"], machine.Pin.OUT, value=0)
+        node.buzzer = swbuzz.Buzzer()
+    return Runner(node, input_pin, uart, led_pin, led_active_low, tamper_pin, buzzer_pin)
 
 
-def loop(runner, poll_ms=_POLL_MS, should_stop=None):
+def loop(runner, poll_ms=_POLL_MS, should_stop=None, watchdog=None, idle_ms=0):
+    # `watchdog`: a machine.WDT, fed once per pass, so a hung loop reboots the node (and the
+    # retries resume from the persisted numbers). `idle_ms`: with nothing going on, sleep
+    # lightly for that long instead of `poll_ms` (battery nodes); it must stay below the
+    # debounce time so a press is still seen.
+    idle = getattr(runner, "idle", None)
     while should_stop is None or not should_stop():
         runner.step(time.ticks_ms())
-        time.sleep_ms(poll_ms)
+        if watchdog is not None:
+            watchdog.feed()
+        if idle_ms and idle is not None and idle():
+            machine.lightsleep(idle_ms)
+        else:
+            time.sleep_ms(poll_ms)
 
 
 def run(cfg, should_stop=None):
-    loop(build(cfg, time.ticks_ms()), cfg.get("poll_ms", _POLL_MS), should_stop)
+    runner = build(cfg, time.ticks_ms())
+    watchdog = machine.WDT(timeout=cfg["watchdog_ms"]) if cfg.get("watchdog_ms") else None
+    loop(runner, cfg.get("poll_ms", _POLL_MS), should_stop, watchdog, cfg.get("idle_sleep_ms", 0))

@@ -27,6 +27,8 @@ class Node:
         battery=None,
         sender=None,
         led=None,
+        buzzer=None,
+        tamper=None,
         low_pct=_LOW_PCT,
         ok_pct=_OK_PCT,
     ):
@@ -41,6 +43,8 @@ class Node:
         self.ok_pct = ok_pct
         self.sender = sender if sender is not None else Sender()
         self.led = led if led is not None else swled.Led()
+        self.buzzer = buzzer
+        self.tamper = tamper
         self.acks = []  # (seq, level) in the order received
         self.naks = []  # (seq, reason)
         self.errors = {}  # reason -> count of bad or foreign lines
@@ -88,9 +92,22 @@ class Node:
         self.events.append((seq, "rf:" + code_hex))
         return seq
 
-    def sample(self, now_ms, level):
+    def sample(self, now_ms, level, tamper_level=None):
         for kind in self.app.update(now_ms, level):
             self.emit(kind, now_ms)
+        if self.tamper is not None and tamper_level is not None:
+            for kind in self.tamper.update(now_ms, tamper_level):
+                self.emit(kind, now_ms)
+
+    def _status(self):
+        out = self.app.status()
+        if self.tamper is not None:
+            out = out + self.tamper.status()
+        return out
+
+    def _chirp(self, name, now_ms):
+        if self.buzzer is not None:
+            self.buzzer.play(name, now_ms)
 
     def _battery_check(self, now_ms):
         if self.battery is None:
@@ -111,7 +128,7 @@ class Node:
         if ticks_diff(now_ms, self._next_heartbeat) >= 0:
             self._next_heartbeat = ticks_add(now_ms, self.heartbeat_ms)
             self._battery_check(now_ms)
-            self.emit("heartbeat", now_ms, self.app.status())
+            self.emit("heartbeat", now_ms, self._status())
         out = self._replies
         self._replies = []
         out.extend(self.sender.due(now_ms))
@@ -134,6 +151,7 @@ class Node:
             self.sender.settle(seq)
             if seq == self.alarm_seq:
                 self.led.set(swled.FAILED, now_ms)
+                self._chirp("failed", now_ms)
         elif mtype == "CM":
             self._on_command(seq, head, fields, now_ms)
         else:
@@ -147,6 +165,7 @@ class Node:
         if self.alarm_level is None or _RANK[level] > _RANK[self.alarm_level]:
             self.alarm_level = level
             self.led.set(swled.LEVEL_STATE[level], now_ms)
+            self._chirp(level, now_ms)
 
     def _on_command(self, seq, op, fields, now_ms):
         # The gateway repeats a command until it sees the result; answer a repeat with the
@@ -159,9 +178,10 @@ class Node:
             reply = swline.encode("CR", self.node_id, seq, True, self._fields())
         elif op == "identify":
             self.led.set(swled.IDENTIFY, now_ms, _IDENTIFY_MS)
+            self._chirp("identify", now_ms)
             reply = swline.encode("CR", self.node_id, seq, True)
         elif op == "status":
-            reply = swline.encode("CR", self.node_id, seq, True, self._fields() + self.app.status())
+            reply = swline.encode("CR", self.node_id, seq, True, self._fields() + self._status())
         else:
             handler = getattr(self.app, "command", None)
             result = handler(op, fields, now_ms) if handler is not None else None

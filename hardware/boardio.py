@@ -60,10 +60,17 @@ class PinBank:
             1 if cfg["app"] == "panic_button" else 1 - int(cfg.get("open_level", 1))
         )
         self._open_level = int(cfg.get("open_level", 1))
+        if self.pins.get("tamper") is not None:
+            self._levels[self.pins["tamper"]] = 0  # lid closed: the switch pulls the pin low
         self.battery = battery
         # A locally administered address derived from the node id: stable per board.
         node_bytes = bytes.fromhex("%012x" % (int(cfg["node"], 16) & 0xFFFFFFFFFF))
         self.mac = bytes([0xC2]) + node_bytes[1:]
+
+    @property
+    def tamper_pin(self) -> int | str:
+        pin: int | str = self.pins["tamper"]
+        return pin
 
     @property
     def input_pin(self) -> int | str:

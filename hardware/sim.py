@@ -79,6 +79,14 @@ class SimBoard:
         self.at(start_ms, 0)
         self.at(start_ms + duration_ms, 1)
 
+    def lid(self, t_ms: int, is_open: bool) -> None:
+        """Open or close the enclosure (tamper switch) at ``t_ms``."""
+        self.at(t_ms, 1 if is_open else 0, self._bank.tamper_pin)
+
+    def output(self, name: str) -> int:
+        """Level of the ``led`` or ``buzzer`` pin right now."""
+        return self._bank.outputs.get(self._bank.pins[name], 0)
+
     def door(self, t_ms: int, is_open: bool) -> None:
         self.at(t_ms, self._bank.door_level(is_open))
 

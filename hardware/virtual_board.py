@@ -141,6 +141,13 @@ class VirtualBoard:
             capture.edge(1 - pulses[-1][0], t, ticks_diff)
             self._rf_us = t
 
+    def open_lid(self) -> None:
+        """Open the enclosure: the tamper switch releases (needs ``tamper=True``)."""
+        self._bank.set_level(self._bank.tamper_pin, 1)
+
+    def close_lid(self) -> None:
+        self._bank.set_level(self._bank.tamper_pin, 0)
+
     def set_pin(self, pin: int | str, level: int) -> None:
         self._bank.set_level(pin, level)
 

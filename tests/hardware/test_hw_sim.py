@@ -182,3 +182,36 @@ def test_garbage_from_the_gateway_is_counted_not_fatal(tmp_path: Path) -> None:
 def test_unknown_app_is_refused(tmp_path: Path) -> None:
     with pytest.raises(HardwareError, match="unknown app"):
         SimBoard("toaster", "00a3", tmp_path)
+
+
+def test_tamper_switch_reports_open_and_restore(tmp_path: Path) -> None:
+    board = SimBoard("door_sensor", "00d1", tmp_path, tamper=True, heartbeat_s=5, responder=Gateway())
+    board.lid(1000, True)
+    board.lid(1100, False)  # a knock: shorter than the 200 ms debounce
+    board.lid(2000, True)
+    board.lid(4000, False)
+    board.run_until(5500)
+    events = [m for _, m in decoded(board) if isinstance(m, sl.SerialEvent)]
+    assert [(m.kind, m.data) for m in events] == [
+        (Kind.TAMPER, {"battery": 87}),
+        (Kind.TAMPER_RESTORE, {"battery": 87}),
+        (Kind.HEARTBEAT, {"battery": 87, "door": "closed", "tamper": 0}),
+    ]
+
+
+def test_buzzer_chirps_for_each_ack_level(tmp_path: Path) -> None:
+    board = SimBoard("panic_button", "00a3", tmp_path, buzzer=True)
+    board.hold(0, 2000)
+    board.run_until(1600)
+    heard = []
+    for level in ("stored", "delivered", "accepted"):
+        board.inject(sl.encode(sl.SerialAck("00a3", 1, sl.AckLevel(level))))
+        on = 0
+        start = board.now_ms
+        while board.now_ms < start + 1500:
+            board.run_until(board.now_ms)
+            on += board.output("buzzer")
+        heard.append(on * board.step_ms)
+    assert board.node.buzzer.played == ["stored", "delivered", "accepted"]
+    # One short beep, two short beeps, one long: told apart by how long the buzzer sounds.
+    assert heard[0] < heard[1] < heard[2]

@@ -13,12 +13,17 @@ class Pin:
     OUT = 1
     PULL_UP = 1
     PULL_DOWN = 2
+    IRQ_FALLING = 4
+    IRQ_RISING = 8
 
     def __init__(self, pin_id, mode=-1, pull=-1, value=None):
         self.id = pin_id
         self._board = _board
         if value is not None:
             _board.set_output(pin_id, value)
+
+    def irq(self, handler=None, trigger=0, hard=False):
+        self._board.set_irq(self.id, handler)
 
     def value(self, level=None):
         if level is None:
@@ -53,3 +58,7 @@ class WDT:
 
     def feed(self):
         pass
+
+
+def lightsleep(ms=None):
+    pass

@@ -12,6 +12,8 @@ class FakeBoard:
         self.adc = adc
         self.now = 0
         self.responder = None
+        self.irqs = {}
+        self.adverts = []
 
     def bind(self):
         machine.bind(self)
@@ -24,6 +26,15 @@ class FakeBoard:
 
     def adc_read_u16(self, pin):
         return self.adc
+
+    def set_irq(self, pin, handler):
+        self.irqs[pin] = handler
+
+    def ble_mac(self):
+        return b"\xc2\x00\x00\x00\x00\xa3"
+
+    def ble_advertise(self, interval_us, adv_data):
+        self.adverts.append((self.now, adv_data))
 
     def uart_read(self, uart):
         if not self.inbox:
