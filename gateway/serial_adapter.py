@@ -81,7 +81,8 @@ class NodeLines:
             self._refuse(line, exc)
             return
         if isinstance(msg, sl.SerialEvent):
-            self._event(msg, sl.unframe(line))
+            # decode() has checked the frame and CRC; the body is what precedes "*".
+            self._event(msg, line.rstrip(b"\r\n").rpartition(b"*")[0].decode("ascii"))
         elif isinstance(msg, sl.SerialRfCode):
             if self.on_rf is None:
                 self.drop("unexpected_rf", line)
