@@ -2,9 +2,9 @@
 # uses it. Ports with `cryptolib` (ESP32, RP2040) get the C implementation; the pure version
 # runs elsewhere (tests, the WebAssembly port) and gives the same bytes.
 try:
-    import cryptolib
+    from cryptolib import aes as _native_aes
 except ImportError:
-    cryptolib = None
+    _native_aes = None  # type: ignore[assignment,misc]
 
 
 def _sbox():
@@ -79,7 +79,7 @@ class Aes:
     def __init__(self, key, native=True):
         if len(key) != 16:
             raise ValueError("AES-128 key must be 16 bytes")
-        self._native = cryptolib.aes(bytes(key), 1) if (native and cryptolib is not None) else None
+        self._native = _native_aes(bytes(key), 1) if (native and _native_aes is not None) else None
         self._round_keys = None if self._native is not None else expand_key(key)
 
     def encrypt_block(self, block):

@@ -14,7 +14,7 @@ PATTERNS = {
 
 class Buzzer:
     def __init__(self):
-        self._pattern = ()
+        self._pattern = None
         self._start = 0
         self.played = []
 
@@ -24,6 +24,8 @@ class Buzzer:
         self.played.append(name)
 
     def level(self, now_ms):
+        if self._pattern is None:
+            return 0
         elapsed = ticks_diff(now_ms, self._start)
         on = 1
         for duration in self._pattern:
@@ -31,5 +33,5 @@ class Buzzer:
                 return on
             elapsed -= duration
             on ^= 1
-        self._pattern = ()
+        self._pattern = None
         return 0

@@ -39,7 +39,7 @@ class Led:
         self.show_ms = show_ms
         self.state = OFF
         self._since = 0
-        self._until = None
+        self._until = 0
 
     def set(self, state, now_ms, for_ms=None):
         self.state = state

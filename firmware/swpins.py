@@ -31,6 +31,6 @@ PINS = {
 
 
 def pins_for(cfg):
-    pins = dict(PINS[cfg.get("board", "esp32c3")])
+    pins = dict(PINS[cfg.get("board", "esp32c3")])  # type: ignore[call-overload]
     pins.update(cfg.get("pins", {}))
     return pins
