@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fw_runtimes import FIRMWARE, HERE
 
 
@@ -22,10 +21,11 @@ def stub_folder(dest: Path) -> tuple[Path, Path]:
         stdlib = importlib.metadata.distribution("micropython-stdlib-stubs")
     except importlib.metadata.PackageNotFoundError:
         pytest.fail("micropython-esp32-stubs is not installed (it is a dev dependency in pyproject.toml)")
-    for dist, keep in ((device, lambda p: p.suffix == ".pyi"), (stdlib, lambda p: p.parts[0] == "_mpy_shed")):
+    for dist, only_shed in ((device, False), (stdlib, True)):
         for item in dist.files or ():
             path = Path(str(item))
-            if keep(path) and not path.parts[0].endswith(".dist-info"):
+            keep = path.parts[0] == "_mpy_shed" if only_shed else path.suffix == ".pyi"
+            if keep and not path.parts[0].endswith(".dist-info"):
                 target = dest / path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if not target.exists():
