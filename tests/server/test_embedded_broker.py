@@ -19,6 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from server.broker.embedded import BrokerConfig, BrokerError, EmbeddedBroker, serve
 
@@ -772,3 +773,46 @@ def test_will_delay_is_cancelled_by_a_reconnect_and_sent_once_it_runs_out() -> N
         assert watcher.get() == Got("w/gw", b"gone", 1)
         for client in (watcher, pub, gateways[2]):
             client.disconnect()
+
+
+def test_queued_messages_past_their_expiry_are_not_delivered() -> None:
+    clock = FakeClock()
+    with EmbeddedBroker(HOST, 0, clock=clock) as broker:
+        away = Client(broker, "duty", clean=False, expiry=600)
+        away.connect()
+        away.subscribe("alerts")
+        away.disconnect()
+        pub = Client(broker, "server")
+        pub.connect()
+        pub.publish("alerts", b"short-lived", MessageExpiryInterval=10)
+        pub.publish("alerts", b"lasting")
+        pub.publish("alerts", b"long-lived", MessageExpiryInterval=100)
+        clock.now += 11
+        back = Client(broker, "duty", clean=False, expiry=600)
+        back.connect()
+        first, second = back.raw(), back.raw()
+        assert (first.payload, second.payload) == (b"lasting", b"long-lived")
+        assert second.properties is not None
+        assert second.properties.MessageExpiryInterval == 89
+        for client in (pub, back):
+            client.disconnect()
+
+
+def test_v5_subscription_options(clients: Callable[..., Client]) -> None:
+    me, pub = clients("me"), clients("pub")
+    me.connect()
+    pub.connect()
+    pub.publish("r/kept", b"old", retain=True)
+    me.paho.subscribe("r/#", options=SubscribeOptions(qos=1, noLocal=True, retainAsPublished=True))
+    me.subacks.get(timeout=WAIT)
+    assert me.get() == Got("r/kept", b"old", 1, True)
+    me.publish("r/mine", b"not echoed")
+    pub.publish("r/theirs", b"flag kept", retain=True)
+    assert me.get() == Got("r/theirs", b"flag kept", 1, True)
+    # Retain Handling 1: retained messages only for a subscription that did not exist yet.
+    me.paho.subscribe("r/#", options=SubscribeOptions(qos=1, retainHandling=1))
+    me.subacks.get(timeout=WAIT)
+    me.paho.subscribe("r/theirs", options=SubscribeOptions(qos=1, retainHandling=2))
+    me.subacks.get(timeout=WAIT)
+    pub.publish("r/end", b"", qos=0)
+    assert me.until("r/end") == []
