@@ -1,7 +1,8 @@
 # Panic button logic: pure, fed with (now_ms, pin level). A bump or a brush of the hand must
 # not call for help, so only a press held for `long_ms` raises `panic`; it fires while the
 # button is still held, so the LED answers before the finger lets go. Two short presses
-# within `cancel_grace_ms` after a panic send `panic_cancel` (pressed by mistake).
+# within `cancel_grace_ms` after a panic send `panic_cancel` (pressed by mistake); three
+# short presses at other times send `test`.
 from time import ticks_diff
 
 from micropython import const
@@ -30,6 +31,7 @@ class PanicButton:
         self._fired = False
         self._panic_at = None
         self._last_short = None
+        self._shorts = 0
 
     def pressed(self):
         return self._deb.level == self._pressed_level
@@ -53,15 +55,24 @@ class PanicButton:
         return out
 
     def _short_press(self, now_ms, out):
-        if self._panic_at is None or ticks_diff(now_ms, self._panic_at) > self.cancel_grace_ms:
-            self._last_short = None
-            return
+        # Short presses count in a run while each follows the last within `double_ms`.
         if self._last_short is not None and ticks_diff(now_ms, self._last_short) <= self.double_ms:
+            self._shorts += 1
+        else:
+            self._shorts = 1
+        self._last_short = now_ms
+        in_grace = self._panic_at is not None and ticks_diff(now_ms, self._panic_at) <= self.cancel_grace_ms
+        if in_grace and self._shorts == 2:
             self._panic_at = None
+            self._shorts = 0
             self._last_short = None
             out.append("panic_cancel")
-            return
-        self._last_short = now_ms
+        elif not in_grace and self._shorts == 3:
+            # The monthly test: three short presses go through the whole chain (LED and
+            # buzzer show the acks) without opening a case.
+            self._shorts = 0
+            self._last_short = None
+            out.append("test")
 
     def status(self):
         return []

@@ -40,3 +40,10 @@ run("double_press_after_grace", press(1000, 2000) + press(40000, 200) + press(40
 run("double_press_without_panic", press(1000, 200) + press(1400, 200), 3000)
 run("custom_long", press(1000, 900), 3000, long_ms=800, debounce_ms=20)
 run("active_high", [(0, 0), (1000, 1), (3000, 0)], 4000, active_low=False)
+run("triple_press_test", press(1000, 150) + press(1500, 150) + press(2000, 150), 4000)
+run("triple_press_too_slow", press(1000, 150) + press(1500, 150) + press(3500, 150), 5000)
+run(
+    "triple_press_after_panic_cancels_once",
+    press(0, 2000) + press(5000, 150) + press(5400, 150) + press(5800, 150),
+    8000,
+)
