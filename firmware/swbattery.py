@@ -34,5 +34,9 @@ class Battery:
         self.full_mv = full_mv
 
     def __call__(self):
-        mv = millivolts(self.adc.read_u16(), self.divider)
+        if hasattr(self.adc, "read_uv"):
+            # ESP32: calibrated reading, far better than scaling the raw count.
+            mv = self.adc.read_uv() * self.divider // 1000
+        else:
+            mv = millivolts(self.adc.read_u16(), self.divider)
         return percent(mv, self.empty_mv, self.full_mv)

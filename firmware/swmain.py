@@ -185,14 +185,22 @@ def _ble(cfg, pins, app, led_pin, led_active_low, now_ms, battery):
     return BleRunner(node, input_pin, ble, led_pin, led_active_low, tamper_pin=tamper_pin)
 
 
+def _adc(pin_id):
+    pin = machine.Pin(pin_id)
+    try:
+        # ESP32: full-scale 0-2.5 V, so half a 3 V cell pair fits; other ports have no atten.
+        return machine.ADC(pin, atten=machine.ADC.ATTN_11DB)
+    except (AttributeError, TypeError, ValueError):
+        return machine.ADC(pin)
+
+
 def build(cfg, now_ms):
     pins = swpins.pins_for(cfg)
     app = swapp.make_app(cfg)
     battery = None
     # The bridge lives on USB power; a floating ADC pin would report nonsense.
     if pins.get("battery_adc") is not None and cfg.get("battery", cfg.get("app") != "rf_bridge"):
-        adc = machine.ADC(machine.Pin(pins["battery_adc"]))
-        battery = swbattery.Battery(adc, cfg.get("battery_divider", 2))
+        battery = swbattery.Battery(_adc(pins["battery_adc"]), cfg.get("battery_divider", 2))
     led_pin = None
     if pins.get("led") is not None:
         led_pin = machine.Pin(pins["led"], machine.Pin.OUT)
