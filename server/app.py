@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from protocol.topics import Topics
-from server.api import auth_routes, cases, events
+from server.api import auth_routes, cases, events, places, users
 from server.api.deps import error_response
 from server.auth import TokenSigner
 from server.clock import Clock, system_clock
@@ -60,7 +60,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             db.close()
             raise
         metrics = Metrics()
-        link = MqttLink(host, port, settings.client_id(), topics, inbox, settings.session_expiry)
+        link = MqttLink(
+            host, port, settings.client_id(), topics, inbox, settings.session_expiry, settings.mqtt_login
+        )
         worker = IngestWorker(db, link, topics, metrics, clock, settings.deadlines, inbox)
         app.state.services = Services(
             settings, db, metrics, topics, TokenSigner(settings.secret), link, clock
@@ -96,6 +98,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     app.include_router(auth_routes.router, prefix=API)
     app.include_router(cases.router, prefix=API)
     app.include_router(events.router, prefix=API)
+    app.include_router(places.router, prefix=API)
+    app.include_router(users.router, prefix=API)
 
     @app.get("/healthz", tags=["ops"])
     def healthz(request: Request) -> JSONResponse:

@@ -48,7 +48,9 @@ def resolve_place(session: Session, device_id: str, gateway_id: str | None = Non
     gw_id = device.gateway_id if device is not None and device.gateway_id else gateway_id
     gateway = session.get(Gateway, gw_id) if gw_id else None
     station = session.get(Station, gateway.station_id) if gateway is not None and gateway.station_id else None
-    region_id = device.region_id if device is not None and device.region_id is not None else None
+    region_id = None
+    if device is not None:
+        region_id = device.region_id if device.region_id is not None else device.grid_id
     if region_id is None and station is not None:
         region_id = station.region_id
     region = session.get(Region, region_id) if region_id is not None else None

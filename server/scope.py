@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, or_, true
 from sqlalchemy.orm import InstrumentedAttribute
@@ -43,9 +44,18 @@ def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def in_scope(column: InstrumentedAttribute[str | None], scope: Scope) -> ColumnElement[bool]:
+def in_scope(
+    column: InstrumentedAttribute[str | None] | ColumnElement[Any], scope: Scope
+) -> ColumnElement[bool]:
     """SQL condition: the row's region path lies in the scope's subtree."""
     if scope.region_path is None:
         return true()
     prefix = scope.region_path
     return or_(column == prefix, column.like(_escape_like(prefix) + "/%", escape="\\"))
+
+
+def require_admin(scope: Scope) -> None:
+    from server.errors import Forbidden
+
+    if scope.role != "admin":
+        raise Forbidden("only an admin may change this")

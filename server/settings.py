@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from server.errors import ConfigError
 
@@ -83,6 +83,14 @@ def parse_mqtt_url(value: str) -> tuple[str, int]:
     except ValueError:
         raise ConfigError("bad port in MQTT URL %r" % value) from None
     return parts.hostname, port
+
+
+def mqtt_login(url: str) -> tuple[str, str] | None:
+    """``mqtt://user:password@host:port``: the server's own broker account, if any."""
+    parts = urlsplit(url)
+    if not parts.username:
+        return None
+    return unquote(parts.username), unquote(parts.password or "")
 
 
 def check_db_url(value: str) -> str:
@@ -175,6 +183,8 @@ class Settings:
     deadlines: Deadlines = field(default_factory=Deadlines)
     # Seconds between deadline checks; 0 turns the checker off (tests drive it by hand).
     deadline_interval: float = 1.0
+    # Where to keep Mosquitto's password and ACL files for gateway credentials (optional).
+    mqtt_auth_dir: Path | None = None
 
     def __post_init__(self) -> None:
         check_db_url(self.db_url)
@@ -197,6 +207,10 @@ class Settings:
     @property
     def mqtt_addr(self) -> tuple[str, int]:
         return parse_mqtt_url(self.mqtt_url)
+
+    @property
+    def mqtt_login(self) -> tuple[str, str] | None:
+        return mqtt_login(self.mqtt_url)
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -231,6 +245,7 @@ class Settings:
             mqtt_client_id=env.get("SHOUWANG_MQTT_CLIENT_ID") or "",
             data_dir=data_dir,
             seed_file=seed_file,
+            mqtt_auth_dir=Path(env["SHOUWANG_MQTT_AUTH_DIR"]) if env.get("SHOUWANG_MQTT_AUTH_DIR") else None,
             deadlines=Deadlines.from_json(env["SHOUWANG_DEADLINES"])
             if env.get("SHOUWANG_DEADLINES")
             else Deadlines(),

@@ -145,3 +145,156 @@ class ActionIn(BaseModel):
     seconds: float | None = Field(default=None, description="extend: seconds added to the deadline")
     assignee: str | None = Field(default=None, description="dispatch, co_handle: who takes it on")
     region: str | None = Field(default=None, description="transfer: target region path")
+
+
+class RegionIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "path": "c01/t03/v12/g4",
+                "name": "第四网格",
+                "level": "grid",
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[108.0, 34.0], [109.0, 34.0], [109.0, 35.0], [108.0, 34.0]]],
+                },
+            }
+        }
+    )
+    path: str
+    name: str
+    level: Literal["county", "township", "village", "grid"] | None = None
+    geometry: dict[str, Any] | None = None
+
+
+class RegionOut(BaseModel):
+    id: int
+    path: str
+    code: str
+    name: str
+    level: str
+    parent: str | None
+    geometry: dict[str, Any] | None
+
+
+class StationIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "name": "东村服务站",
+                "region": None,
+                "lat": 34.1,
+                "lon": 108.9,
+                "address": "东村 1 号",
+            }
+        }
+    )
+    name: str | None = None
+    region: str | None = Field(default=None, description="explicit region path; else found from lat/lon")
+    lat: float | None = None
+    lon: float | None = None
+    address: str | None = None
+
+
+class StationOut(BaseModel):
+    code: str
+    name: str
+    region: str | None
+    lat: float | None
+    lon: float | None
+    address: str | None
+
+
+class GatewayIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"station": "st-dongcun"}})
+    station: str | None = None
+
+
+class GatewayOut(BaseModel):
+    id: str
+    station: str | None
+    status: str | None
+    status_at: datetime | None
+    has_credentials: bool
+
+
+class Credentials(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "username": "gw-dongcun-01",
+                "password": "shown once",
+                "topic_prefix": "sw/v1/gw/gw-dongcun-01",
+            }
+        }
+    )
+    username: str
+    password: str
+    topic_prefix: str
+
+
+class DeviceIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "gateway": "gw-dongcun-01",
+                "model": "sw-panic-button",
+                "name": "王奶奶家 呼叫按钮",
+                "region": None,
+                "lat": 34.12,
+                "lon": 108.91,
+                "address": "东村 3 组 12 号",
+                "holder_contact": {"name": "王小明", "phone": "138-0000-0000", "relation": "儿子"},
+            }
+        }
+    )
+    gateway: str | None = None
+    model: str | None = None
+    name: str | None = None
+    region: str | None = Field(default=None, description="explicit region override (path); null removes it")
+    lat: float | None = None
+    lon: float | None = None
+    address: str | None = None
+    holder_contact: dict[str, Any] | None = None
+
+
+class DeviceOut(BaseModel):
+    id: str
+    gateway: str | None
+    model: str | None
+    name: str | None
+    region: str | None = Field(
+        description="effective region: override, else grid of its location, else station's"
+    )
+    region_override: str | None
+    lat: float | None
+    lon: float | None
+    address: str | None
+    holder_contact: dict[str, Any] | None = Field(
+        default=None, description="only for admin, duty_officer, station_staff; every read is logged"
+    )
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "username": "duty-t03",
+                "password": "a long passphrase",
+                "role": "duty_officer",
+                "region": "c01/t03",
+            }
+        }
+    )
+    username: str = Field(pattern=r"^[A-Za-z0-9_.-]{2,64}$")
+    password: str
+    role: Literal["admin", "duty_officer", "grid_worker", "station_staff", "viewer"]
+    region: str | None = None
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    role: str
+    region: str | None
+    active: bool

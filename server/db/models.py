@@ -57,7 +57,7 @@ class Region(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id", ondelete="RESTRICT"), index=True)
     # Materialised path of codes ("c01/t03/v12/g4"): subtree scoping is a prefix match.
     path: Mapped[str] = mapped_column(String(400), unique=True)
-    geometry: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    geometry: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class Station(Base):
@@ -78,7 +78,7 @@ class Gateway(Base):
     secret_hash: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str | None] = mapped_column(String(16))
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    status_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status_data: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class Device(Base):
@@ -89,10 +89,12 @@ class Device(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     # Explicit region wins over the one derived from the station or the location.
     region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
+    # The grid holding the device's own location (point in polygon), kept when it is saved.
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     address: Mapped[str | None] = mapped_column(String(400))
-    holder_contact: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    holder_contact: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class EventRow(Base):
@@ -108,7 +110,7 @@ class EventRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     device_seq: Mapped[int | None] = mapped_column(BigInteger)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True))
     region_path: Mapped[str | None] = mapped_column(String(400), index=True)
 
 
@@ -176,7 +178,7 @@ class CaseAction(Base):
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(Text)
-    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
 ROLES = ("admin", "duty_officer", "grid_worker", "station_staff", "viewer")

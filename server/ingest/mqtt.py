@@ -51,6 +51,7 @@ class MqttLink:
         topics: Topics,
         inbox: queue.Queue[Inbound | None],
         session_expiry: int = 7 * 24 * 3600,
+        login: tuple[str, str] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -59,6 +60,8 @@ class MqttLink:
         self.session_expiry = session_expiry
         self.connected = threading.Event()
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        if login is not None:
+            self._client.username_pw_set(*login)
         self._client.max_queued_messages_set(0)
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._client.on_connect = self._on_connect

@@ -1,0 +1,87 @@
+"""The region tree: upsert, GeoJSON import, locating a point in a grid."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.db.models import LEVELS, Region
+from server.errors import Invalid
+from server.geo import check_geometry, contains
+
+REGION_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}")
+
+
+def region_by_path(session: Session, path: str | None) -> Region | None:
+    if path is None:
+        return None
+    region = session.scalars(select(Region).where(Region.path == path)).one_or_none()
+    if region is None:
+        raise Invalid("unknown region %r" % path, reason="unknown_region")
+    return region
+
+
+def upsert_region(
+    session: Session, path: str, name: str, level: str | None = None, geometry: dict[str, Any] | None = None
+) -> Region:
+    """Levels follow depth (county, township, village, grid); a grid belongs to one village."""
+    if not isinstance(path, str) or not isinstance(name, str) or not name:
+        raise Invalid("a region needs a path and a name", reason="bad_region")
+    codes = path.split("/")
+    if not all(REGION_CODE.fullmatch(c) for c in codes):
+        raise Invalid("bad region path %r (codes: letters, digits, '-')" % path, reason="bad_region")
+    if len(codes) > len(LEVELS):
+        raise Invalid("region path %r is deeper than a grid" % path, reason="bad_region")
+    expected = LEVELS[len(codes) - 1]
+    if level is not None and level != expected:
+        raise Invalid(
+            "%r is at depth %d, a %s, not a %s" % (path, len(codes), expected, level), reason="bad_region"
+        )
+    if geometry is not None:
+        check_geometry(geometry)
+    parent = region_by_path(session, "/".join(codes[:-1])) if len(codes) > 1 else None
+    region = session.scalars(select(Region).where(Region.path == path)).one_or_none()
+    if region is None:
+        region = Region(path=path, code=codes[-1])
+        session.add(region)
+    region.name = name
+    region.level = expected
+    region.parent_id = parent.id if parent is not None else None
+    if geometry is not None:
+        region.geometry = geometry
+    session.flush()
+    return region
+
+
+def import_geojson(session: Session, doc: Any) -> list[Region]:
+    """A FeatureCollection whose features carry ``properties.path`` and ``properties.name``
+    (``level`` optional); parents are created before children whatever the order."""
+    if (
+        not isinstance(doc, dict)
+        or doc.get("type") != "FeatureCollection"
+        or not isinstance(doc.get("features"), list)
+    ):
+        raise Invalid("expected a GeoJSON FeatureCollection", reason="bad_geojson")
+    items: list[tuple[str, str, str | None, dict[str, Any] | None]] = []
+    for i, feature in enumerate(doc["features"]):
+        props = feature.get("properties") if isinstance(feature, dict) else None
+        if not isinstance(props, dict) or not isinstance(props.get("path"), str) or not props.get("name"):
+            raise Invalid("feature %d needs properties.path and properties.name" % i, reason="bad_geojson")
+        items.append((props["path"], str(props["name"]), props.get("level"), feature.get("geometry")))
+    items.sort(key=lambda it: it[0].count("/"))
+    return [upsert_region(session, path, name, level, geom) for path, name, level, geom in items]
+
+
+def locate_grid(session: Session, lon: float, lat: float) -> Region | None:
+    """The grid whose polygon holds the point (the deepest region with one, if no grid has)."""
+    best: Region | None = None
+    for region in session.scalars(select(Region).where(Region.geometry.is_not(None))):
+        assert region.geometry is not None
+        if contains(region.geometry, lon, lat) and (
+            best is None or region.path.count("/") > best.path.count("/")
+        ):
+            best = region
+    return best
