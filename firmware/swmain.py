@@ -200,7 +200,13 @@ def build(cfg, now_ms):
     battery = None
     # The bridge lives on USB power; a floating ADC pin would report nonsense.
     if pins.get("battery_adc") is not None and cfg.get("battery", cfg.get("app") != "rf_bridge"):
-        battery = swbattery.Battery(_adc(pins["battery_adc"]), cfg.get("battery_divider", 2))
+        empty_mv, full_mv = swpins.BATTERY_MV[cfg.get("board", "esp32c3")]
+        battery = swbattery.Battery(
+            _adc(pins["battery_adc"]),
+            cfg.get("battery_divider", 2),
+            cfg.get("battery_empty_mv", empty_mv),
+            cfg.get("battery_full_mv", full_mv),
+        )
     led_pin = None
     if pins.get("led") is not None:
         led_pin = machine.Pin(pins["led"], machine.Pin.OUT)

@@ -34,3 +34,8 @@ def pins_for(cfg):
     pins = dict(PINS[cfg.get("board", "esp32c3")])  # type: ignore[call-overload]
     pins.update(cfg.get("pins", {}))
     return pins
+
+
+# Cells per board: the ESP32-C3 needs 3.0 V or more, so it runs from 3 x AA through the board's
+# regulator; the Pico W's buck-boost runs down to 1.8 V, so 2 x AA will do. (empty, full) mV.
+BATTERY_MV = {"esp32c3": (3400, 4500), "picow": (2100, 3000)}

@@ -52,6 +52,8 @@ class PinBank:
         self._lock = threading.Lock()
         self.pins = swmain.swpins.pins_for(cfg)
         self._divider = int(cfg.get("battery_divider", 2))
+        empty_mv, full_mv = swmain.swpins.BATTERY_MV[cfg.get("board", "esp32c3")]
+        self._cell_mv = (int(cfg.get("battery_empty_mv", empty_mv)), int(cfg.get("battery_full_mv", full_mv)))
         self._levels: dict[int | str, int] = {}
         self.outputs: dict[int | str, int] = {}
         self.irqs: dict[int | str, Callable[[Any], None] | None] = {}
@@ -94,7 +96,7 @@ class PinBank:
             self.outputs[pin] = level
 
     def adc_read_u16(self, pin: int | str) -> int:
-        raw: int = self._raw_for_percent(self.battery, self._divider)
+        raw: int = self._raw_for_percent(self.battery, self._divider, 3300, *self._cell_mv)
         return raw
 
     def ble_mac(self) -> bytes:
