@@ -9,9 +9,11 @@ set from the test or demo thread. For logic tests without real time see
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 import tty
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,44 @@ from hardware.boardio import PinBank, firmware_config, firmware_modules, mac_tex
 from hardware.shims import machine, ticks_add, ticks_diff
 
 _POLL_MS = 5
+AdvertCallback = Callable[[str, bytes, "int | None"], None]
+
+
+def _service_data(adv: bytes) -> bytes | None:
+    """BTHome service data (UUID 0xFCD2) inside an advertising payload."""
+    i = 0
+    while i + 1 < len(adv):
+        size = adv[i]
+        if size == 0:
+            break
+        if adv[i + 1] == 0x16 and adv[i + 2 : i + 4] == b"\xd2\xfc":
+            return adv[i + 4 : i + 1 + size]
+        i += 1 + size
+    return None
+
+
+class VirtualScanner:
+    """Stands in for a BLE scanner (``gateway.radio.Scanner``): hears the given boards.
+    ``VirtualScanner.factory(boards)`` fits where the gateway takes a scanner factory."""
+
+    def __init__(self, boards: list[VirtualBoard], on_advert: AdvertCallback, loss: float = 0.0) -> None:
+        self.boards = boards
+        self.on_advert = on_advert
+        self.loss = loss
+
+    @classmethod
+    def factory(
+        cls, boards: list[VirtualBoard], loss: float = 0.0
+    ) -> Callable[[AdvertCallback], VirtualScanner]:
+        return lambda on_advert: cls(boards, on_advert, loss)
+
+    async def start(self) -> None:
+        for i, board in enumerate(self.boards):
+            board.listen_ble(self.on_advert, loss=self.loss, seed=i)
+
+    async def stop(self) -> None:
+        for board in self.boards:
+            board.unlisten_ble(self.on_advert)
 
 
 class VirtualBoard:
@@ -52,6 +92,8 @@ class VirtualBoard:
         self._rf_us: int | None = None
         self._adverts: list[tuple[float, bytes | None]] = []
         self._adv_lock = threading.Lock()
+        self._listeners: list[tuple[AdvertCallback, float, float, random.Random]] = []
+        self._next_radiate: list[float] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -215,10 +257,47 @@ class VirtualBoard:
             self._schedule = [item for item in self._schedule if item[0] > now]
         for _, pin, level in due:
             self._bank.set_level(pin, level)
+        self._radiate(now)
         with self._cond:
             self._steps += 1
             self._cond.notify_all()
         return self._stopping
+
+    # -- BLE air -----------------------------------------------------------------------------
+    def listen_ble(
+        self, callback: AdvertCallback, interval_s: float = 0.1, loss: float = 0.0, seed: int = 0
+    ) -> None:
+        """Hear this board's adverts: ``callback(mac, service_data, rssi)`` for every advert
+        the radio sends (every ``interval_s`` while one is on air), from the board's thread.
+        ``loss`` drops that share of them at random, as BlueZ on a Pi does."""
+        with self._adv_lock:
+            self._listeners.append((callback, interval_s, loss, random.Random(seed)))
+            self._next_radiate.append(0.0)
+
+    def unlisten_ble(self, callback: AdvertCallback) -> None:
+        with self._adv_lock:
+            for i, item in enumerate(self._listeners):
+                if item[0] == callback:
+                    del self._listeners[i]
+                    del self._next_radiate[i]
+                    return
+
+    def _radiate(self, now: float) -> None:
+        with self._adv_lock:
+            if not self._listeners or not self._adverts or self._adverts[-1][1] is None:
+                return
+            adv = self._adverts[-1][1]
+            data = _service_data(adv)
+            due = []
+            for i, (callback, interval, loss, rng) in enumerate(self._listeners):
+                if now >= self._next_radiate[i]:
+                    self._next_radiate[i] = now + interval
+                    if rng.random() >= loss:
+                        due.append(callback)
+        if data is None:
+            return
+        for callback in due:
+            callback(self.mac, data, -60)
 
     def pin_level(self, pin: int | str) -> int:
         return self._bank.pin_level(pin)

@@ -128,3 +128,37 @@ def test_advert_fits_legacy_advertising(tmp_path: Path) -> None:
     advert = board.adverts[0][1]
     assert advert is not None and len(advert) <= 31
     assert advert.endswith(b"SW-BTN")
+
+
+def test_virtual_board_radiates_to_a_lossy_scanner(tmp_path: Path) -> None:
+    import asyncio
+    import threading
+    import time
+
+    from hardware.virtual_board import VirtualBoard, VirtualScanner
+
+    heard: list[tuple[str, bytes]] = []
+    got_panic = threading.Event()
+
+    def on_advert(mac: str, data: bytes, rssi: int | None) -> None:
+        heard.append((mac, data))
+        advert = decode_bthome(data, mac, bytes.fromhex(KEY))
+        if advert.events.get("button") == "long_press":
+            got_panic.set()
+
+    board = VirtualBoard(
+        app="panic_button", node="00a3", state_dir=tmp_path, transport="ble", key=KEY, long_press_ms=100
+    )
+    with board:
+        scanner = VirtualScanner.factory([board], loss=0.7)(on_advert)
+        asyncio.run(scanner.start())
+        board.press(0.3)
+        assert got_panic.wait(5)
+        deadline = time.monotonic() + 4
+        while len(heard) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        asyncio.run(scanner.stop())
+    # Many copies of one advert reached the scanner despite the loss: same bytes, same counter.
+    assert len(heard) > 1
+    assert len(set(heard)) == 1
+    assert heard[0][0] == board.mac
