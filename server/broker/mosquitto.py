@@ -67,7 +67,7 @@ class Mosquitto:
     def start(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             return
-        log = open(self.workdir / "mosquitto.log", "ab")  # noqa: SIM115 - owned by the child
+        log = open(self.workdir / "mosquitto.log", "ab")
         self.proc = subprocess.Popen(
             [self.binary, "-c", str(self.conf)], stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
