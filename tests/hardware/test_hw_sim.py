@@ -215,3 +215,38 @@ def test_buzzer_chirps_for_each_ack_level(tmp_path: Path) -> None:
     assert board.node.buzzer.played == ["stored", "delivered", "accepted"]
     # One short beep, two short beeps, one long: told apart by how long the buzzer sounds.
     assert heard[0] < heard[1] < heard[2]
+
+
+def test_loop_feeds_the_watchdog_and_sleeps_lightly_only_when_idle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time as time_module
+
+    from hardware.boardio import firmware_modules
+    from hardware.shims import machine
+
+    swmain = firmware_modules()
+    board = SimBoard("panic_button", "00a3", tmp_path)
+    naps: list[str] = []
+    monkeypatch.setattr(machine, "lightsleep", lambda ms: naps.append("light"))
+    monkeypatch.setattr(time_module, "sleep_ms", lambda ms: naps.append("poll"), raising=False)
+
+    class Watchdog:
+        feeds = 0
+
+        def feed(self) -> None:
+            self.feeds += 1
+
+    passes = iter(range(6))
+    levels = iter([1, 1, 0, 0, 0, 0])  # idle twice, then the button is held down
+
+    def should_stop() -> bool:
+        level = next(levels, 0)
+        board.at(board.now_ms, level)
+        board.run_until(board.now_ms)
+        return next(passes, None) is None
+
+    wdt = Watchdog()
+    swmain.loop(board.runner, 5, should_stop, wdt, idle_ms=20)
+    assert wdt.feeds == 6
+    assert naps[:2] == ["light", "light"] and set(naps[2:]) == {"poll"}
