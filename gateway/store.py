@@ -137,18 +137,17 @@ class OutboxWriter:
             log.error("could not store %d events: %s", len(appends), exc)
             return
         self.counters.inc("commits")
-        stored = 0
+        duplicates = sum(1 for r in results if r.duplicate)
+        stored = len(results) - duplicates
+        self.counters.inc("stored", stored)
+        if duplicates:
+            self.counters.inc("duplicates", duplicates)
         for op, res in zip(appends, results, strict=True):
-            if res.duplicate:
-                self.counters.inc("duplicates")
-            else:
-                stored += 1
             if op.done is not None:
                 try:
                     op.done(res)
                 except Exception:
                     log.exception("ack callback failed")
-        self.counters.inc("stored", stored)
         for name, n in self.outbox.evicted.items():
             self.counters.inc("evicted." + name, n)
         self.outbox.evicted.clear()

@@ -82,6 +82,7 @@ class FakeServer:
     prefix: str = "sw/v1"
     events: list[dict[str, Any]] = field(default_factory=list)
     batches: int = 0
+    batch_sizes: list[list[int]] = field(default_factory=list)
     results: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
     statuses: list[dict[str, Any]] = field(default_factory=list)
 
@@ -116,6 +117,7 @@ class FakeServer:
             with self._lock:
                 self.events.extend(body)
                 self.batches += 1
+                self.batch_sizes.append([int(e["id"].rsplit(":", 1)[1]) for e in body])
             if self.auto_ack:
                 self.ack([int(e["id"].rsplit(":", 1)[1]) for e in body])
         elif msg.topic == self.topics.cmd_result(self.gateway):

@@ -80,25 +80,29 @@ def test_events_reach_the_server_and_delivered_reaches_the_node(tmp_path: Path, 
             {"v": 1, "id": GW + ":2", "gateway": GW, "device": "sn-00b1", "kind": "door_open",
              "priority": "status", "device_seq": 3, "data": {}},
         ] or events[0]["id"] == GW + ":2"
-        wait_for(lambda: gw.outbox is not None and gw.outbox.backlog == 0, what="outbox drained")
-        assert gw.counters.get("delivered") == 2
+        wait_for(lambda: gw.counters.get("delivered") == 2, what="delivered counted")
+        assert gw.outbox is not None and gw.outbox.backlog == 0
     finally:
         gw.stop()
         server.stop()
 
 
 def test_batches_hold_up_to_the_batch_size(tmp_path: Path, broker: Mosquitto, node: PtyNode) -> None:
+    from gateway.outbox import Outbox
+    from tests.gateway.test_gateway_outbox import ev
+
+    s = settings(tmp_path, broker.url, [], ["sn-00a3"], batch_size=500)
+    box = Outbox(s.outbox_path, GW)
+    box.append([ev(seq=i) for i in range(1, 1201)])  # a backlog from a time without uplink
+    box.close()
     server = FakeServer(broker.host, broker.port, GW, auto_ack=False).start()
-    gw = Gateway(settings(tmp_path, broker.url, [], ["sn-00a3"], batch_size=500), monotonic=FakeClock())
+    gw = Gateway(s, monotonic=FakeClock())
     gw.start()
     try:
-        assert gw.writer is not None
-        from tests.gateway.test_gateway_outbox import ev
-        for i in range(1, 1201):
-            gw.writer.submit(ev(seq=i))
         wait_for(lambda: len(server.seqs()) == 1200, what="1200 events")
         assert server.batches == 3
         assert sorted(server.seqs()) == list(range(1, 1201))
+        assert sorted(len(b) for b in server.batch_sizes) == [200, 500, 500]
     finally:
         gw.stop()
         server.stop()
@@ -122,7 +126,7 @@ def test_nothing_is_delivered_without_the_ack_and_timeouts_resend(tmp_path: Path
         clock.advance(5.0)
         gw.uplink.wake()
         wait_for(lambda: len(server.received()) == 2, what="resend after timeout")
-        assert gw.counters.get("resent") == 1
+        wait_for(lambda: gw.counters.get("resent") == 1, what="resend counted")
         assert [e["id"] for e in server.received()] == [GW + ":1", GW + ":1"]
         server.ack([1])
         assert node.read_msg() == sl.SerialAck("00a3", 1, sl.AckLevel.DELIVERED)
