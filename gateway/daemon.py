@@ -89,6 +89,8 @@ class Gateway:
             self.outbox = Outbox(s.outbox_path, s.id, max_bytes=s.outbox.max_bytes,
                                  dedup_window_s=s.outbox.dedup_window_s, clock=self.clock)
             self.writer = OutboxWriter(self.outbox, self.counters)
+            self.ble.restore_counters(self.outbox.load_counters())
+            self.ble.on_counter = self._save_counter
             self._reader = OutboxReader(s.outbox_path, s.id)
             self.uplink = Uplink(s, self._reader, self.writer, self.counters, status=self.status,
                                  on_command=self.command, on_settled=self._settled, clock=self.monotonic)
@@ -205,6 +207,10 @@ class Gateway:
     def ble_advert(self, mac: str, service_data: bytes, rssi: int | None = None) -> None:
         """The advertisement boundary: BTHome service data as the scanner received it."""
         self.ingest(self.ble.feed(mac, service_data, rssi), "ble")
+
+    def _save_counter(self, device: str, counter: int) -> None:
+        if self.writer is not None:
+            self.writer.call(lambda box: box.save_counter(device, counter))
 
     def rtl433_line(self, line: bytes) -> None:
         try:

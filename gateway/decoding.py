@@ -87,13 +87,19 @@ class BleTracker:
     """
 
     def __init__(self, lookup: DeviceLookup, catalog: Catalog, *, clock: Callable[[], float] = time.monotonic,
-                 keys: dict[str, bytes] | None = None, allow_unknown: bool = False) -> None:
+                 keys: dict[str, bytes] | None = None, allow_unknown: bool = False,
+                 on_counter: Callable[[str, int], None] | None = None) -> None:
         self.lookup = lookup
+        self.on_counter = on_counter
         self.catalog = catalog
         self.clock = clock
         self.keys = dict(keys or {})
         self.allow_unknown = allow_unknown
         self._state: dict[str, _BleState] = {}
+
+    def restore_counters(self, counters: dict[str, int]) -> None:
+        for device, counter in counters.items():
+            self._state.setdefault(device, _BleState()).counter = counter
 
     def feed(self, mac: str, service_data: bytes, rssi: int | None = None) -> list[Outcome]:
         try:
@@ -116,6 +122,8 @@ class BleTracker:
                     return [Rejected(device, "duplicate", "counter %d" % advert.counter)]
                 return [Rejected(device, "replayed_counter", "%d <= %d" % (advert.counter, st.counter))]
             st.counter = advert.counter
+            if self.on_counter is not None:
+                self.on_counter(device, advert.counter)
         elif advert.packet_id is not None:
             if advert.packet_id == st.packet_id:
                 return [Rejected(device, "duplicate", "packet id %d" % advert.packet_id)]

@@ -57,6 +57,10 @@ CREATE TABLE IF NOT EXISTS seen (
     PRIMARY KEY (device, device_seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS seen_age ON seen (seen_at);
+CREATE TABLE IF NOT EXISTS counters (
+    device  TEXT PRIMARY KEY,
+    counter INTEGER NOT NULL
+) WITHOUT ROWID;
 """
 
 # Fixed per-row overhead added to the payload size when enforcing the disk cap (index entries,
@@ -305,6 +309,20 @@ class Outbox:
                 (level, device, device_seq))
         except sqlite3.Error as exc:
             raise OutboxError("level update failed: %s" % exc) from None
+
+    def save_counter(self, device: str, counter: int) -> None:
+        """Last accepted encryption counter of a BLE device, so a replay stays a replay
+        after a restart."""
+        try:
+            self._conn.execute(
+                "INSERT INTO counters (device, counter) VALUES (?, ?)"
+                " ON CONFLICT (device) DO UPDATE SET counter = max(counter, excluded.counter)",
+                (device, counter))
+        except sqlite3.Error as exc:
+            raise OutboxError("counter update failed: %s" % exc) from None
+
+    def load_counters(self) -> dict[str, int]:
+        return {d: int(c) for d, c in self._conn.execute("SELECT device, counter FROM counters")}
 
     def _prune_seen(self) -> None:
         self._conn.execute("DELETE FROM seen WHERE seen_at < ?", (self.clock() - self.dedup_window_s,))

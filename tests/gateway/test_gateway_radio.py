@@ -87,6 +87,25 @@ def test_ble_encrypted_counter_replay_and_bad_key(gw_ble: Gateway) -> None:
     assert gw_ble.counters.group("rejected") == {"bad_mic": 1, "duplicate": 1, "replayed_counter": 1}
 
 
+def test_ble_counter_survives_a_restart(tmp_path: Path) -> None:
+    devices = [DeviceSettings("ble-5448e68f80a5", "motion", model="bthome-motion", key=MOTION_KEY)]
+    vector = bytes.fromhex("4187b90011223372b0231f")
+    gw = make(tmp_path, devices)
+    gw.ble_advert(MOTION_MAC, vector)
+    assert len(rows(gw)) == 1
+    gw.stop()
+    gw = make(tmp_path, devices)
+    try:
+        gw.ble_advert(MOTION_MAC, vector)  # captured and replayed after the gateway restarted
+        assert len(rows(gw)) == 1
+        assert gw.counters.group("rejected") == {"replayed_counter": 1}
+        key = bytes.fromhex(MOTION_KEY)
+        gw.ble_advert(MOTION_MAC, encrypt_payload(bytes.fromhex("2101"), MOTION_MAC, key, 0x33221101))
+        assert len(rows(gw)) == 2
+    finally:
+        gw.stop()
+
+
 def test_ble_unknown_device_is_seen_never_an_alarm(gw_ble: Gateway) -> None:
     gw_ble.ble_advert("11:22:33:44:55:66", bytes.fromhex("40005201643a01"))
     assert rows(gw_ble) == []
