@@ -17,6 +17,7 @@ from swsend import Sender
 from swseq import SeqStore
 
 _POLL_MS = const(5)
+_MAX_FAULTS = const(20)
 
 
 class LineReader:
@@ -194,6 +195,43 @@ def _adc(pin_id):
         return machine.ADC(pin)
 
 
+class UsbSerial:
+    # The board's own USB port (USB-Serial-JTAG on the ESP32-C3, CDC on the Pico), which
+    # MicroPython also uses for its REPL: one cable to the gateway, no adapter. Nothing else in
+    # the firmware may print, or the bytes would mix into the line protocol.
+    def __init__(self):
+        import select
+        import sys
+
+        import micropython
+
+        # A stray 0x03 byte must not stop the firmware; maintenance mode (hold the button at
+        # power-up, see main.py) keeps the REPL reachable instead.
+        micropython.kbd_intr(-1)
+        self._in = sys.stdin.buffer
+        self._out = sys.stdout.buffer
+        self._poll = select.poll()
+        self._poll.register(sys.stdin, select.POLLIN)
+
+    def read(self, nbytes=-1):
+        data = b""
+        while len(data) < 256 and self._poll.poll(0):
+            chunk = self._in.read(1)
+            if not chunk:
+                break
+            data += chunk
+        return data or None
+
+    def write(self, data):
+        return self._out.write(data)
+
+
+def _serial_port(cfg, pins):
+    if cfg.get("serial", "uart") == "usb":
+        return UsbSerial()
+    return machine.UART(pins["uart"], baudrate=cfg.get("baud", 115200), tx=pins["tx"], rx=pins["rx"])
+
+
 def build(cfg, now_ms):
     pins = swpins.pins_for(cfg)
     app = swapp.make_app(cfg)
@@ -223,7 +261,7 @@ def build(cfg, now_ms):
         battery=battery,
         sender=Sender(cfg.get("retry_base_ms", 1000), cfg.get("retry_max_ms", 30000)),
     )
-    uart = machine.UART(pins["uart"], baudrate=cfg.get("baud", 115200), tx=pins["tx"], rx=pins["rx"])
+    uart = _serial_port(cfg, pins)
     if cfg.get("app") == "rf_bridge":
         return _bridge(cfg, pins, node, uart, led_pin, led_active_low)
     input_pin = machine.Pin(pins["input"], machine.Pin.IN, machine.Pin.PULL_UP)
@@ -244,14 +282,34 @@ def loop(runner, poll_ms=_POLL_MS, should_stop=None, watchdog=None, idle_ms=0):
     # lightly for that long instead of `poll_ms` (battery nodes); it must stay below the
     # debounce time so a press is still seen.
     idle = getattr(runner, "idle", None)
+    faults = 0
     while should_stop is None or not should_stop():
-        runner.step(time.ticks_ms())
+        try:
+            runner.step(time.ticks_ms())
+            faults = 0
+        except Exception:  # noqa: BLE001
+            # A bug hit by one odd input must not silence the node for good: keep going, and
+            # if it keeps failing, reboot; retries resume from the persisted numbers.
+            faults += 1
+            runner.faults = getattr(runner, "faults", 0) + 1
+            if faults >= _MAX_FAULTS:
+                machine.reset()
         if watchdog is not None:
             watchdog.feed()
         if idle_ms and idle is not None and idle():
             machine.lightsleep(idle_ms)
         else:
             time.sleep_ms(poll_ms)
+
+
+def maintenance_requested(cfg):
+    # Holding the button (or any input) at power-up skips the firmware and leaves the REPL
+    # to mpremote: the way back in when the USB port carries the line protocol.
+    pins = swpins.pins_for(cfg)
+    if pins.get("input") is None or cfg.get("app") == "rf_bridge":
+        return False
+    pin = machine.Pin(pins["input"], machine.Pin.IN, machine.Pin.PULL_UP)
+    return pin.value() == 0
 
 
 def run(cfg, should_stop=None):

@@ -9,3 +9,7 @@ T = TypeVar("T")
 
 def const(value: T) -> T:
     return value
+
+
+def kbd_intr(char: int) -> None:
+    """No keyboard interrupt to configure on a PC."""

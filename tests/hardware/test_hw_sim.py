@@ -250,3 +250,85 @@ def test_loop_feeds_the_watchdog_and_sleeps_lightly_only_when_idle(
     swmain.loop(board.runner, 5, should_stop, wdt, idle_ms=20)
     assert wdt.feeds == 6
     assert naps[:2] == ["light", "light"] and set(naps[2:]) == {"poll"}
+
+
+def test_loop_survives_a_failing_step_and_reboots_when_it_keeps_failing(tmp_path: Path) -> None:
+    from hardware.boardio import firmware_modules
+
+    swmain = firmware_modules()
+    board = SimBoard("panic_button", "00a3", tmp_path)
+
+    class Flaky:
+        faults = 0
+
+        def __init__(self, fail: set[int]) -> None:
+            self.fail = fail
+            self.calls = 0
+
+        def step(self, now_ms: int) -> None:
+            self.calls += 1
+            if self.calls in self.fail:
+                raise ValueError("bug hit by odd input")
+            board.runner.step(now_ms)
+
+    flaky = Flaky({2, 3})
+    passes = iter(range(5))
+    swmain.loop(flaky, 0, lambda: next(passes, None) is None)
+    assert (flaky.calls, flaky.faults) == (5, 2)
+
+    always = Flaky(set(range(1, 100)))
+    with pytest.raises(SystemExit, match="reset"):  # the shim's machine.reset()
+        swmain.loop(always, 0, lambda: False)
+    assert always.calls == 20
+
+
+def test_maintenance_mode_when_the_button_is_held_at_power_up(tmp_path: Path) -> None:
+    from hardware.boardio import firmware_modules
+    from hardware.shims import machine
+
+    swmain = firmware_modules()
+    board = SimBoard("panic_button", "00a3", tmp_path)
+    machine.bind(board)
+    try:
+        assert swmain.maintenance_requested(board.cfg) is False
+        board.at(0, 0)
+        board.run_until(0)
+        assert swmain.maintenance_requested(board.cfg) is True
+    finally:
+        machine.bind(None)
+
+
+def test_usb_serial_port_reads_and_writes_the_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import os
+    import sys
+
+    from hardware.boardio import firmware_modules
+
+    swmain = firmware_modules()
+    read_fd, write_fd = os.pipe()
+
+    class Console:
+        # Like MicroPython's stdin: an unbuffered byte stream under `.buffer`, pollable.
+        def __init__(self) -> None:
+            self.buffer = io.FileIO(read_fd, "r")
+
+        def fileno(self) -> int:
+            return read_fd
+
+        def close(self) -> None:
+            self.buffer.close()
+
+    stdin = Console()
+    stdout = io.TextIOWrapper(io.BytesIO())
+    monkeypatch.setattr(sys, "stdin", stdin)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    port = swmain.UsbSerial()
+    assert port.read() is None
+    line = sl.encode(sl.SerialAck("00a3", 1, sl.AckLevel.STORED))
+    os.write(write_fd, line)
+    assert port.read() == line
+    port.write(b"EV,00a3,1,panic*29B1\n")
+    assert stdout.buffer.getvalue() == b"EV,00a3,1,panic*29B1\n"
+    os.close(write_fd)
+    stdin.close()
