@@ -40,7 +40,11 @@ def _prelude(data_dir: str, state_dir: str) -> str:
     return "DATA_DIR = %r\nSTATE_DIR = %r\n" % (data_dir, state_dir)
 
 
-def run_micropython(names: list[str], data_files: dict[str, str]) -> dict[str, tuple[str, str | None]]:
+def run_micropython(
+    names: list[str], data_files: dict[str, str], extra: list[tuple[str, str]] | None = None
+) -> dict[str, tuple[str, str | None]]:
+    """Run the named scripts of tests/firmware/scripts, then ``extra`` (name, source) pairs;
+    ``data_files`` are written under /data, keys starting with "/" at that absolute path."""
     files: dict[str, str] = {}
     for path in sorted(FIRMWARE.glob("*.py")):
         files["/lib/" + path.name] = path.read_text()
@@ -48,7 +52,7 @@ def run_micropython(names: list[str], data_files: dict[str, str]) -> dict[str, t
         for path in sorted((HERE / folder).glob("*.py")):
             files["/lib/" + path.name] = path.read_text()
     for name, text in data_files.items():
-        files[MP_DATA + "/" + name] = text
+        files[name if name.startswith("/") else MP_DATA + "/" + name] = text
     scripts = []
     for name in names:
         state = "/tmp/" + name
@@ -58,6 +62,7 @@ def run_micropython(names: list[str], data_files: dict[str, str]) -> dict[str, t
             + (SCRIPTS / (name + ".py")).read_text()
         )
         scripts.append([name, source])
+    scripts.extend([name, source] for name, source in extra or [])
     job = json.dumps({"files": files, "path": ["/lib"], "scripts": scripts})
     proc = subprocess.run(
         [node_binary(), str(HERE / "mprun.mjs")],
