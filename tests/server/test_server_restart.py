@@ -1,0 +1,60 @@
+"""What survives a server restart: the broker's queue for our session, and deadline state."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from server.app import create_app
+from server.broker.mosquitto import Mosquitto
+from server.db.engine import Database
+from server.deadlines import Escalator
+from server.ingest.store import store_events
+from server.settings import Deadlines, Settings
+from tests.server.srv_support import T0, FakeClock, FakeGateway, TestClient, Watcher, ev
+
+SECRET = "restart-secret-5b1e0c4f9a8d7e6f5a4b3c2d1e0f9a8b"
+
+
+def test_events_sent_while_the_server_is_down_are_stored_when_it_returns(
+    db_url: str, broker: Mosquitto, seed_file: Path, watcher: Watcher
+) -> None:
+    settings = Settings(
+        db_url=db_url,
+        mqtt_url=broker.url,
+        secret=SECRET,
+        seed_file=seed_file,
+        mqtt_client_id="shouwang-restart-%s" % uuid.uuid4().hex[:6],
+        deadline_interval=0,
+    )
+    app = create_app(settings, clock=FakeClock())
+    with TestClient(app):
+        assert app.state.link.wait_connected(10)
+    # Server gone; its persistent session at the broker keeps what arrives meanwhile.
+    gw = FakeGateway(broker.url)
+    try:
+        gw.send([ev(1, "panic", device_seq=5), ev(2, "heartbeat")])
+        app2 = create_app(settings, clock=FakeClock())
+        with TestClient(app2):
+            topic, ack = watcher.next("sw/v1/gw/")
+            assert (topic, ack) == ("sw/v1/gw/gw-dongcun-01/ack", {"seqs": [[1, 2]]})
+            assert app2.state.services.metrics.get("events_ingested") == 2
+    finally:
+        gw.close()
+
+
+def test_deadline_state_survives_a_restart(db: Database, db_url: str) -> None:
+    with db.write() as s:
+        store_events(s, [ev(1, "panic")], T0)
+    first = Escalator(db, lambda: T0, Deadlines())
+    assert [a.payload["type"] for a in first.tick(T0 + timedelta(seconds=50))] == ["case_updated"]
+    db.close()
+    again = Database.open(db_url)  # a new process, as far as the database can tell
+    try:
+        second = Escalator(again, lambda: T0, Deadlines())
+        assert second.tick(T0 + timedelta(seconds=55)) == []  # the yellow step is not repeated
+        (alert,) = second.tick(T0 + timedelta(seconds=61))
+        assert (alert.payload["type"], alert.payload["case"]["escalation_level"]) == ("case_escalated", 1)
+    finally:
+        again.close()
