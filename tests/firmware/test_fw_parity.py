@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fw_runtimes import HERE, VECTORS, run_cpython, run_micropython, script_names
+from fw_runtimes import FIRMWARE, HERE, VECTORS, run_cpython, run_micropython, script_names
 
 NAMES = script_names()
 
@@ -28,3 +28,13 @@ def test_same_output_on_micropython_and_cpython(
     assert mp_out == cpython_out
     expected = (HERE / "expected" / (name + ".txt")).read_text()
     assert cpython_out == expected
+
+
+def test_every_firmware_module_ran_on_micropython() -> None:
+    # All scripts share one interpreter; afterwards every firmware module must have been loaded.
+    data = {"serial_lines.json": (VECTORS / "serial_lines.json").read_text()}
+    probe = "import sys\nprint(' '.join(sorted(m for m in sys.modules if m.startswith('sw'))))"
+    results = run_micropython(NAMES, data, [("modules", probe)])
+    loaded = set(results["modules"][0].split())
+    firmware = {p.stem for p in FIRMWARE.glob("sw*.py")}
+    assert firmware - loaded == set()
