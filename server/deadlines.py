@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from server.alerts import Alert, build_alert
 from server.clock import Clock
 from server.db.engine import Database
-from server.db.models import Case, EventRow, Gateway, Region, Station
+from server.db.models import Case, CaseAction, EventRow, Gateway, Region, Station
 from server.db.upsert import insert_ignore
 from server.settings import Deadlines
 
@@ -134,6 +134,19 @@ class Escalator:
             log.info("case %d: deadline %s is near", case.id, case.deadline)
             return build_alert(session, "case_updated", case, event)
         target = escalation_path(case.region_path, case.escalation_level)
+        # Audited like any action, so reports can tell which cases ran late.
+        session.add(
+            CaseAction(
+                case_id=case.id,
+                action="escalate",
+                from_state=case.state,
+                to_state=case.state,
+                user_id=None,
+                actor="system",
+                at=now,
+                data={"level": case.escalation_level, "region": "/".join(target) or None},
+            )
+        )
         log.warning(
             "case %d overdue: escalation %d to %s",
             case.id,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from sqlalchemy import func, select
@@ -13,9 +13,15 @@ from server.api.convert import event_out
 from server.api.deps import ScopeDep, ServicesDep
 from server.api.schemas import EventOut, Page
 from server.db.models import EventRow
-from server.scope import in_scope
+from server.errors import NotFound
+from server.scope import Scope, in_scope
 
 router = APIRouter(tags=["events"])
+
+
+def utc(at: datetime) -> datetime:
+    """A time without a zone in a query means UTC, like every time on the wire."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 @router.get("/events", response_model=Page[EventOut], responses=ERRORS)
@@ -38,9 +44,9 @@ def list_events(
     if kind is not None:
         cond.append(EventRow.kind == kind)
     if since is not None:
-        cond.append(EventRow.at >= since)
+        cond.append(EventRow.at >= utc(since))
     if until is not None:
-        cond.append(EventRow.at < until)
+        cond.append(EventRow.at < utc(until))
     with svc.db.read() as session:
         total = session.scalar(select(func.count()).select_from(EventRow).where(*cond)) or 0
         rows = session.scalars(
@@ -51,3 +57,26 @@ def list_events(
             .offset(offset)
         )
         return Page[EventOut](items=[event_out(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get(
+    "/stats",
+    tags=["stats"],
+    responses=ERRORS,
+    summary="KPIs of your region subtree (or a part of it) for a period",
+)
+def stats(
+    svc: ServicesDep,
+    scope: ScopeDep,
+    since: datetime,
+    until: datetime,
+    region: str | None = None,
+) -> dict[str, Any]:
+    from server.stats import compute
+
+    if region is not None:
+        if not scope.covers(region):
+            raise NotFound("region %s not found" % region)
+        scope = Scope(scope.user_id, scope.username, scope.role, region)
+    with svc.db.read() as session:
+        return compute(session, scope, utc(since), utc(until))
