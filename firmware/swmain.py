@@ -229,7 +229,10 @@ class UsbSerial:
 def _serial_port(cfg, pins):
     if cfg.get("serial", "uart") == "usb":
         return UsbSerial()
-    return machine.UART(pins["uart"], baudrate=cfg.get("baud", 115200), tx=pins["tx"], rx=pins["rx"])
+    # Pin objects, not numbers: every port accepts them (not every port takes bare numbers).
+    tx = machine.Pin(pins["tx"])
+    rx = machine.Pin(pins["rx"])
+    return machine.UART(pins["uart"], baudrate=cfg.get("baud", 115200), tx=tx, rx=rx)
 
 
 def build(cfg, now_ms):

@@ -168,7 +168,9 @@ class VirtualBoard:
 
     def rf_transmit(self, code: int, unit_us: int = 350, repeats: int = 8) -> None:
         """A 433 MHz sensor near the bridge sends ``code`` (RF bridge only; non-blocking)."""
-        capture = self._runner.capture
+        capture = getattr(self._runner, "capture", None)
+        if capture is None:
+            raise HardwareError("board %s is not an rf_bridge (app=%s)" % (self.node, self.app))
         now = time.ticks_us()  # type: ignore[attr-defined]
         pulses = rf433.transmission(code, unit_us, repeats)
         with self._sched_lock:
