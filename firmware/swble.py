@@ -6,6 +6,7 @@
 from time import ticks_add, ticks_diff
 
 import swbthome
+import swlog
 from micropython import const
 from swsend import ALARM_KINDS
 
@@ -31,6 +32,7 @@ class BleNode:
         self.event_ms = event_ms
         self.beat_ms = beat_ms
         self.tamper = None
+        self.history = swlog.LIMIT
         self.events = []            # (counter, kind)
         self.adverts = 0
         self._queue = []            # [advert bytes, duration_ms, kind]
@@ -62,7 +64,7 @@ class BleNode:
         if kind == "heartbeat":
             # A heartbeat waiting behind real news carries nothing new.
             if self._queue or self._current is not None:
-                self.events.append((counter, "heartbeat-skipped"))
+                swlog.remember(self.events, (counter, "heartbeat-skipped"), self.history)
                 return counter
         if alarm:
             # An alarm goes on air before queued non-alarm news.
@@ -72,7 +74,7 @@ class BleNode:
             self._queue.insert(i, [adv, duration, kind])
         else:
             self._queue.append([adv, duration, kind])
-        self.events.append((counter, kind))
+        swlog.remember(self.events, (counter, kind), self.history)
         return counter
 
     def sample(self, now_ms, level, tamper_level=None):

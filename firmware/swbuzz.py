@@ -3,6 +3,8 @@
 # accepted it. A pattern is a tuple of on/off durations in ms, starting with "on".
 from time import ticks_diff
 
+import swlog
+
 PATTERNS = {
     "stored": (150,),
     "delivered": (150, 150, 150),
@@ -21,7 +23,7 @@ class Buzzer:
     def play(self, name, now_ms):
         self._pattern = PATTERNS[name]
         self._start = now_ms
-        self.played.append(name)
+        swlog.remember(self.played, name)
 
     def level(self, now_ms):
         if self._pattern is None:

@@ -5,6 +5,7 @@ from time import ticks_add, ticks_diff
 
 import swled
 import swline
+import swlog
 from micropython import const
 from swsend import ALARM_KINDS, Sender
 
@@ -44,6 +45,7 @@ class Node:
         self.sender = sender if sender is not None else Sender()
         self.led = led if led is not None else swled.Led()
         self.buzzer = buzzer
+        self.history = swlog.LIMIT     # entries kept in acks, naks and events
         self.tamper = tamper
         self.acks = []  # (seq, level) in the order received
         self.naks = []  # (seq, reason)
@@ -73,7 +75,7 @@ class Node:
         line = swline.event(self.node_id, seq, kind, fields)
         alarm = kind in ALARM_KINDS
         self.sender.add(seq, line, alarm, now_ms, "hb" if kind == "heartbeat" else None)
-        self.events.append((seq, kind))
+        swlog.remember(self.events, (seq, kind), self.history)
         if kind == "panic_cancel":
             self.alarm_seq = None
             self.led.set(swled.OFF, now_ms)
@@ -90,7 +92,7 @@ class Node:
         seq = self.seqs.next()
         line = swline.encode("RF", self.node_id, seq, (proto, code_hex), list(extra))
         self.sender.add(seq, line, True, now_ms)
-        self.events.append((seq, "rf:" + code_hex))
+        swlog.remember(self.events, (seq, "rf:" + code_hex), self.history)
         return seq
 
     def sample(self, now_ms, level, tamper_level=None):
@@ -148,7 +150,7 @@ class Node:
         if mtype == "AK":
             self._on_ack(seq, head, now_ms)
         elif mtype == "NK":
-            self.naks.append((seq, head))
+            swlog.remember(self.naks, (seq, head), self.history)
             self.sender.settle(seq)
             if seq == self.alarm_seq:
                 self.led.set(swled.FAILED, now_ms)
@@ -159,7 +161,7 @@ class Node:
             self._count("unexpected_type")
 
     def _on_ack(self, seq, level, now_ms):
-        self.acks.append((seq, level))
+        swlog.remember(self.acks, (seq, level), self.history)
         self.sender.settle(seq)
         if seq != self.alarm_seq:
             return

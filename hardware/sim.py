@@ -50,6 +50,7 @@ class SimBoard:
         machine.bind(self)
         try:
             self.runner: Any = swmain.build(self.cfg, self.now_ms)
+            self.runner.node.history = 1_000_000  # whole histories for tests
         finally:
             machine.bind(None)
 

@@ -22,6 +22,7 @@ from hardware.boardio import PinBank, firmware_config, firmware_modules, mac_tex
 from hardware.shims import machine, ticks_add, ticks_diff
 
 _POLL_MS = 5
+_HISTORY = 1_000_000
 AdvertCallback = Callable[[str, bytes, "int | None"], None]
 
 
@@ -113,6 +114,8 @@ class VirtualBoard:
         machine.bind(self)
         try:
             self._runner = swmain.build(self.cfg, time.ticks_ms())  # type: ignore[attr-defined]
+            # Tests and the demo read whole histories; a device keeps only the last few.
+            self._runner.node.history = _HISTORY
         finally:
             machine.bind(None)
         self._stopping = False

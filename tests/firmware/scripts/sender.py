@@ -1,4 +1,5 @@
 # Retry with backoff until acked, NK stops, alarms are never dropped.
+import swlog
 import swsend
 
 s = swsend.Sender(base_ms=1000, max_ms=8000, cap=4)
@@ -22,3 +23,8 @@ print(s.add(5, b"panic3\n", True, 0), [e[0] for e in s.pending], s.dropped)
 print(s.add(6, b"panic4\n", True, 0), [e[0] for e in s.pending], s.dropped)
 print(s.add(7, b"hb3\n", False, 0), [e[0] for e in s.pending], s.dropped)
 print(s.due(0), s.due(499), s.due(500))
+
+kept = []
+for i in range(40):
+    swlog.remember(kept, i)
+print("history", kept[0], kept[-1], len(kept))
