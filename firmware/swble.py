@@ -14,6 +14,7 @@ _ALARM_MS = const(5000)
 _EVENT_MS = const(2000)
 _BEAT_MS = const(1000)
 _HEARTBEAT_MS = const(300000)
+_QUEUE = const(8)
 
 _BUTTON = {"panic": swbthome.LONG_PRESS, "panic_cancel": swbthome.DOUBLE_PRESS, "test": swbthome.PRESS}
 
@@ -74,6 +75,14 @@ class BleNode:
             self._queue.insert(i, [adv, duration, kind])
         else:
             self._queue.append([adv, duration, kind])
+        if len(self._queue) > _QUEUE:
+            # A flapping contact must not eat the heap: the oldest non-alarm news goes first.
+            for i in range(len(self._queue)):
+                if self._queue[i][2] not in ALARM_KINDS:
+                    self._queue.pop(i)
+                    break
+            else:
+                self._queue.pop(0)
         swlog.remember(self.events, (counter, kind), self.history)
         return counter
 

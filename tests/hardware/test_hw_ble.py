@@ -162,3 +162,12 @@ def test_virtual_board_radiates_to_a_lossy_scanner(tmp_path: Path) -> None:
     assert len(heard) > 1
     assert len(set(heard)) == 1
     assert heard[0][0] == board.mac
+
+
+def test_flapping_door_does_not_grow_the_advert_queue(tmp_path: Path) -> None:
+    board = ble_board(tmp_path, app="door_sensor")
+    for i in range(60):
+        board.door(1000 + 300 * i, i % 2 == 0)
+    board.run_until(1000 + 300 * 60)
+    assert len(board.node._queue) <= 8
+    assert len([k for _, k in board.node.events if k.startswith("door")]) == 60
