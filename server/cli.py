@@ -42,6 +42,8 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # Alembic narrates every plugin it loads; only its problems matter here.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         if args.command == "run":
             return _run(

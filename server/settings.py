@@ -212,9 +212,6 @@ class Settings:
     def mqtt_login(self) -> tuple[str, str] | None:
         return mqtt_login(self.mqtt_url)
 
-    def with_(self, **changes: object) -> Settings:
-        return replace(self, **changes)  # type: ignore[arg-type]
-
     @classmethod
     def load(
         cls,

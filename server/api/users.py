@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from sqlalchemy import select
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import func, select
 
 from server.api.cases import ERRORS
 from server.api.deps import ScopeDep, ServicesDep
@@ -18,7 +20,12 @@ router = APIRouter(tags=["users"])
 
 
 @router.get("/users", response_model=Page[UserOut], responses=ERRORS)
-def list_users(svc: ServicesDep, scope: ScopeDep, limit: int = 100, offset: int = 0) -> Page[UserOut]:
+def list_users(
+    svc: ServicesDep,
+    scope: ScopeDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[UserOut]:
     require_admin(scope)
     stmt = (
         select(User, Region.path)
@@ -27,11 +34,12 @@ def list_users(svc: ServicesDep, scope: ScopeDep, limit: int = 100, offset: int 
         .order_by(User.username)
     )
     with svc.db.read() as s:
-        rows = s.execute(stmt).all()
+        total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+        rows = s.execute(stmt.limit(limit).offset(offset)).all()
         items = [
             UserOut(id=u.id, username=u.username, role=u.role, region=p, active=u.active) for u, p in rows
         ]
-    return Page[UserOut](items=items[offset : offset + limit], total=len(items), limit=limit, offset=offset)
+    return Page[UserOut](items=items, total=total, limit=limit, offset=offset)
 
 
 @router.post(

@@ -177,3 +177,15 @@ def test_device_cancel_too_late_only_annotates(db: Database, delay: float, first
     with db.read() as s:
         case = s.get(Case, case_id)
         assert case is not None and case.is_open and case.event_count == 2
+
+
+def test_audit_trail_cannot_be_rewritten(db: Database) -> None:
+    from sqlalchemy import delete, update
+    from sqlalchemy.exc import DBAPIError
+
+    case_id = _case_in(db, "accepted", 1)
+    for stmt in (update(CaseAction).values(note="edited"), delete(CaseAction)):
+        with pytest.raises(DBAPIError, match="append-only"), db.write() as s:
+            s.execute(stmt.where(CaseAction.case_id == case_id))
+    with db.read() as s:
+        assert len(s.scalars(select(CaseAction).where(CaseAction.case_id == case_id)).all()) == 2
