@@ -220,3 +220,29 @@ class Escalator:
         if self._thread is not None:
             self._thread.join(10)
             self._thread = None
+
+
+def gateway_back(session: Session, gateway_id: str, now: datetime) -> list[Alert]:
+    """A gateway is online again: say so on its open maintenance case; people close it."""
+    case = session.scalars(
+        select(Case).where(
+            Case.device_id == gateway_id, Case.alarm_class == GATEWAY_OFFLINE, Case.is_open.is_(True)
+        )
+    ).one_or_none()
+    if case is None:
+        return []
+    session.add(
+        CaseAction(
+            case_id=case.id,
+            action="comment",
+            from_state=case.state,
+            to_state=case.state,
+            user_id=None,
+            actor="system",
+            at=now,
+            note="gateway back online",
+        )
+    )
+    case.updated_at = now
+    session.flush()
+    return [build_alert(session, "case_updated", case, None)]

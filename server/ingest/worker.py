@@ -16,6 +16,7 @@ from server.alerts import Alert
 from server.clock import Clock, system_clock
 from server.db.engine import Database
 from server.db.models import Gateway
+from server.deadlines import gateway_back
 from server.ingest.mqtt import Inbound, Publisher
 from server.ingest.store import StoreResult, store_events
 from server.metrics import Metrics
@@ -127,6 +128,13 @@ class IngestWorker:
             if gw is None:
                 log.info("status from unknown gateway %s: %s", gateway, status.state)
                 return
+            now = self.clock()
+            # Retained status comes again at every reconnect: only a change moves the clock,
+            # or a restart would forgive a gateway that has been offline for hours.
+            changed = gw.status != status.state
+            if changed:
+                gw.status_at = now
             gw.status = status.state
-            gw.status_at = self.clock()
             gw.status_data = status.extra
+            alerts = gateway_back(session, gateway, now) if changed and status.state == "online" else []
+        publish_alerts(self.publisher, self.topics, self.metrics, alerts)

@@ -157,3 +157,35 @@ def test_offline_gateway_becomes_a_maintenance_case(db: Database) -> None:
     with db.read() as s:
         case = s.scalars(select(Case)).one()
         assert (case.category, case.device_id, case.state) == ("maintenance", "gw-dongcun-01", "new")
+
+
+def test_gateway_back_online_is_noted_on_its_case(db: Database) -> None:
+    from protocol.topics import Topics
+    from server.db.models import CaseAction
+    from server.ingest.mqtt import Inbound
+    from server.ingest.worker import IngestWorker
+    from server.metrics import Metrics
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.sent: list[tuple[str, bytes]] = []
+
+        def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
+            self.sent.append((topic, payload))
+
+    clock = [T0]
+    rec = Recorder()
+    worker = IngestWorker(db, rec, Topics(), Metrics(), clock=lambda: clock[0])
+    topic = "sw/v1/gw/gw-dongcun-01/status"
+    worker.handle(Inbound(topic, b'{"state":"offline"}', 0.0))
+    clock[0] = T0 + timedelta(seconds=300)
+    worker.handle(Inbound(topic, b'{"state":"offline"}', 0.0))  # retained copy after a reconnect
+    with db.read() as s:
+        gw = s.get(Gateway, "gw-dongcun-01")
+        assert gw is not None and gw.status_at == T0  # the offline clock was not reset
+    assert len(Escalator(db, lambda: T0, Deadlines()).tick(T0 + timedelta(seconds=600))) == 1
+    worker.handle(Inbound(topic, b'{"state":"online"}', 0.0))
+    assert [t for t, _ in rec.sent] == ["sw/v1/duty/c01/t03/v12/g4/alerts"]
+    with db.read() as s:
+        notes = [(a.action, a.actor, a.note) for a in s.scalars(select(CaseAction).order_by(CaseAction.id))]
+    assert notes[-1] == ("comment", "system", "gateway back online")
