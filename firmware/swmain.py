@@ -106,6 +106,7 @@ def _bridge(cfg, pins, node, uart, led_pin, led_active_low):
     capture = swrf.PulseCapture(cfg.get("rf_buffer", 512))
     decoder = swrf.Decoder(cfg.get("rf_bits", 24), cfg.get("rf_confirm", 2))
     node.app.decoder = decoder
+    node.rf_ack = bool(cfg.get("rf_ack", False))
     repeat_filter = swrf.RepeatFilter(cfg.get("rf_repeat_ms", 1000))
     pin = machine.Pin(pins["rf"], machine.Pin.IN)
 

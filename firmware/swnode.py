@@ -46,6 +46,7 @@ class Node:
         self.led = led if led is not None else swled.Led()
         self.buzzer = buzzer
         self.history = swlog.LIMIT     # entries kept in acks, naks and events
+        self.rf_ack = False
         self.tamper = tamper
         self.acks = []  # (seq, level) in the order received
         self.naks = []  # (seq, reason)
@@ -87,11 +88,16 @@ class Node:
         return seq
 
     def emit_rf(self, proto, code_hex, now_ms, extra=()):
-        # A 433 MHz code heard by the bridge. The bridge cannot tell a panic pendant from a
-        # door contact (the gateway's catalog can), so every code is kept like an alarm.
+        # A 433 MHz code heard by the bridge. With `rf_ack` the gateway acks RF lines like
+        # events and the bridge retries them like alarms (it cannot tell a panic pendant from
+        # a door contact). Without it the line is sent once: retrying lines nobody acks would
+        # repeat a door opening every 30 s for ever.
         seq = self.seqs.next()
         line = swline.encode("RF", self.node_id, seq, (proto, code_hex), list(extra))
-        self.sender.add(seq, line, True, now_ms)
+        if self.rf_ack:
+            self.sender.add(seq, line, True, now_ms)
+        else:
+            self._replies.append(line)
         swlog.remember(self.events, (seq, "rf:" + code_hex), self.history)
         return seq
 

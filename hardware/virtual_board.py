@@ -90,6 +90,7 @@ class VirtualBoard:
         self.port = ""
         self.write_drops = 0
         self._steps = 0
+        self._settled: tuple[list[tuple[int, str]], list[tuple[int, str]]] = ([], [])
         self._rf_us: int | None = None
         self._adverts: list[tuple[float, bytes | None]] = []
         self._adv_lock = threading.Lock()
@@ -238,14 +239,15 @@ class VirtualBoard:
         return 1 - level if self._bank.pins.get("led_active_low") else level
 
     def wait_ack(self, seq: int, level: str, timeout: float) -> bool:
+        """True once the firmware has received and fully handled (LED, buzzer) that ack."""
         with self._cond:
-            return self._cond.wait_for(lambda: (seq, level) in self.acks, timeout)
+            return self._cond.wait_for(lambda: (seq, level) in self._settled[0], timeout)
 
     def wait_event(self, kind: str, timeout: float, after: int = 0) -> int | None:
         """Seq of the first event of ``kind`` with seq > ``after``, waiting up to ``timeout``."""
 
         def find() -> int | None:
-            for seq, k in self.events:
+            for seq, k in self._settled[1]:
                 if k == kind and seq > after:
                     return seq
             return None
@@ -263,7 +265,12 @@ class VirtualBoard:
         for _, pin, level in due:
             self._bank.set_level(pin, level)
         self._radiate(now)
+        node = self._runner.node
+        acks = getattr(node, "acks", [])
         with self._cond:
+            # Waiters look at what finished steps produced, never at a step half done.
+            if len(acks) != len(self._settled[0]) or len(node.events) != len(self._settled[1]):
+                self._settled = (list(acks), list(node.events))
             self._steps += 1
             self._cond.notify_all()
         return self._stopping

@@ -19,7 +19,7 @@ from protocol.kinds import Kind
 
 
 def bridge(tmp_path: Path) -> SimBoard:
-    board = SimBoard("rf_bridge", "00b1", tmp_path, board="picow")
+    board = SimBoard("rf_bridge", "00b1", tmp_path, board="picow", rf_ack=True)
     board.responder = lambda _now, line: [
         sl.encode(sl.SerialAck("00b1", sl.decode(line).seq, sl.AckLevel.STORED))
     ]
@@ -105,7 +105,7 @@ def test_codes_survive_noise_and_jitter(tmp_path: Path, seed: int) -> None:
 
 
 def test_bridge_is_not_retried_once_stored_and_reports_reception_in_heartbeat(tmp_path: Path) -> None:
-    board = SimBoard("rf_bridge", "00b1", tmp_path, board="picow", heartbeat_s=1)
+    board = SimBoard("rf_bridge", "00b1", tmp_path, board="picow", heartbeat_s=1, rf_ack=True)
     board.responder = lambda _now, line: [
         sl.encode(sl.SerialAck("00b1", sl.decode(line).seq, sl.AckLevel.STORED))
     ]
@@ -117,7 +117,7 @@ def test_bridge_is_not_retried_once_stored_and_reports_reception_in_heartbeat(tm
 
 
 def test_virtual_bridge_over_a_pty(tmp_path: Path) -> None:
-    with VirtualBoard(app="rf_bridge", node="00b1", state_dir=tmp_path, board="picow") as board:
+    with VirtualBoard(app="rf_bridge", node="00b1", state_dir=tmp_path, board="picow", rf_ack=True) as board:
         with serial.Serial(board.port, 115200, timeout=0.05) as port:
             board.rf_transmit(0x1E9F5B)
             end = time.monotonic() + 5
@@ -127,3 +127,11 @@ def test_virtual_bridge_over_a_pty(tmp_path: Path) -> None:
             assert sl.decode(line) == sl.SerialRfCode("00b1", 1, "ev1527", "1e9f5b", {"bits": 24})
             port.write(sl.encode(sl.SerialAck("00b1", 1, sl.AckLevel.STORED)))
             assert board.wait_ack(1, "stored", timeout=5)
+
+
+def test_without_rf_ack_each_code_is_sent_once(tmp_path: Path) -> None:
+    # A gateway that does not ack RF lines must not get the same door opening every 30 s.
+    board = SimBoard("rf_bridge", "00b1", tmp_path, board="picow", rf_ack=False)
+    board.rf(rf433.transmission(0x1E9F5B))
+    board.run_until(120_000)
+    assert [line for _, line in board.sent] == [b"RF,00b1,1,ev1527,1e9f5b,bits=24*1CB7\n"]
