@@ -67,6 +67,8 @@ class MqttLink:
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
+        self._sub_mid: int | None = None
         self._client.on_message = self._on_message
 
     def start(self) -> None:
@@ -96,7 +98,7 @@ class MqttLink:
         log.info("MQTT connected to %s:%d (session present: %s)", self.host, self.port, flags.session_present)
         _no_delay(client)
         opts = SubscribeOptions(qos=1)
-        client.subscribe(
+        _, self._sub_mid = client.subscribe(
             [
                 (self.topics.all_gateways("events", shared=True), opts),
                 # Status is retained, and shared subscriptions get no retained messages,
@@ -105,7 +107,16 @@ class MqttLink:
                 (self.topics.all_gateways("cmd/result", shared=True), opts),
             ]
         )
-        self.connected.set()
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        # Ready means subscribed: a message published before the broker has our subscription
+        # (and no session of ours to queue it) would never reach us.
+        if mid == self._sub_mid:
+            failed = [r for r in reasons if r.is_failure]
+            if failed:
+                log.error("MQTT subscription refused: %s", failed)
+                return
+            self.connected.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self.connected.clear()

@@ -58,3 +58,32 @@ def test_deadline_state_survives_a_restart(db: Database, db_url: str) -> None:
         assert (alert.payload["type"], alert.payload["case"]["escalation_level"]) == ("case_escalated", 1)
     finally:
         again.close()
+
+
+def test_server_starts_without_the_broker_and_connects_when_it_appears(
+    db_url: str, broker: Mosquitto, seed_file: Path
+) -> None:
+    broker.stop()
+    settings = Settings(
+        db_url=db_url,
+        mqtt_url=broker.url,
+        secret=SECRET,
+        seed_file=seed_file,
+        mqtt_client_id="shouwang-late-%s" % uuid.uuid4().hex[:6],
+        deadline_interval=0,
+    )
+    app = create_app(settings, clock=FakeClock())
+    with TestClient(app) as client:
+        # REST serves while the broker is away, and says so.
+        assert client.get("/healthz").json()["mqtt"] is False
+        broker.start()
+        assert app.state.link.wait_connected(60)
+        watcher = Watcher(broker.url, ["sw/v1/gw/+/ack"])
+        gw = FakeGateway(broker.url)
+        try:
+            gw.send([ev(3, "panic")])
+            assert watcher.next("sw/v1/gw/") == ("sw/v1/gw/gw-dongcun-01/ack", {"seqs": [[3, 3]]})
+        finally:
+            gw.close()
+            watcher.close()
+        assert client.get("/healthz").json()["mqtt"] is True
