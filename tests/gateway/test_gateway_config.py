@@ -85,3 +85,12 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
         load_settings(write(tmp_path, "[gateway\n"))
     with pytest.raises(ConfigError, match=r"gateway\.id is required"):
         load_settings(write(tmp_path, "[gateway]\ndata_dir='x'\n"))
+
+
+def test_shipped_example_config_loads() -> None:
+    example = Path(__file__).resolve().parents[2] / "gateway" / "deploy" / "gateway.example.toml"
+    s = load_settings(example)
+    assert s.id == "gw-dongcun-01"
+    assert s.mqtt.tls and s.ble.enabled and s.rtl433.command[0] == "rtl_433"
+    assert [p.kind for p in s.serial] == ["node", "rflink"]
+    assert [d.id for d in s.devices] == ["sn-00a3", "ble-a4c1388d18b2", "rf-ev1527-045a42"]
