@@ -40,7 +40,7 @@ def device_scope(device_id: str) -> Scope:
     return Scope(None, "device:%s" % device_id, "device", None)
 
 
-def _escape_like(value: str) -> str:
+def escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -51,7 +51,7 @@ def in_scope(
     if scope.region_path is None:
         return true()
     prefix = scope.region_path
-    return or_(column == prefix, column.like(_escape_like(prefix) + "/%", escape="\\"))
+    return or_(column == prefix, column.like(escape_like(prefix) + "/%", escape="\\"))
 
 
 def require_admin(scope: Scope) -> None:

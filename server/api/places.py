@@ -28,7 +28,7 @@ from server.errors import Forbidden, NotFound
 from server.mqtt_auth import issue_credentials, write_auth_files
 from server.regions import import_geojson, locate_grid, upsert_region
 from server.registry import station_by_code, upsert_device, upsert_gateway, upsert_station
-from server.scope import Scope, in_scope, require_admin
+from server.scope import Scope, escape_like, in_scope, require_admin
 from server.services import Services
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,9 @@ def list_regions(
     if level is not None:
         cond.append(Region.level == level)
     if parent is not None:
-        cond.append(Region.path.like(parent.replace("%", "") + "/%"))
-        cond.append(Region.path.not_like(parent.replace("%", "") + "/%/%"))
+        # Direct children only: one more level below the parent.
+        cond.append(Region.path.like(escape_like(parent) + "/%", escape="\\"))
+        cond.append(Region.path.not_like(escape_like(parent) + "/%/%", escape="\\"))
     with svc.db.read() as s:
         total, rows = _page(s, select(Region).where(*cond).order_by(Region.path), limit, offset)
         return Page[RegionOut](
