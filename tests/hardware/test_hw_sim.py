@@ -230,6 +230,8 @@ def test_loop_feeds_the_watchdog_and_sleeps_lightly_only_when_idle(
     naps: list[str] = []
     monkeypatch.setattr(machine, "lightsleep", lambda ms: naps.append("light"))
     monkeypatch.setattr(time_module, "sleep_ms", lambda ms: naps.append("poll"), raising=False)
+    # The loop reads the tick clock itself: give it the board's clock, not the PC's uptime.
+    monkeypatch.setattr(time_module, "ticks_ms", lambda: board.now_ms, raising=False)
 
     class Watchdog:
         feeds = 0
