@@ -112,7 +112,8 @@ class SimBoard:
             while self._timeline and self._timeline[0][0] <= self.now_ms:
                 _, pin, level = self._timeline.pop(0)
                 self._bank.set_level(pin, level)
-            self.runner.step(self.now_ms)
+            # The firmware sees the tick counter as a device has it: wrapping at 2**30.
+            self.runner.step(ticks_add(self.now_ms, 0))
             self.now_ms += self.step_ms
 
     def lines(self) -> list[bytes]:

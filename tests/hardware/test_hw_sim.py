@@ -334,3 +334,14 @@ def test_usb_serial_port_reads_and_writes_the_console(monkeypatch: pytest.Monkey
     assert stdout.buffer.getvalue() == b"EV,00a3,1,panic*29B1\n"
     os.close(write_fd)
     stdin.close()
+
+
+def test_tick_counter_wrap_changes_nothing(tmp_path: Path) -> None:
+    # MicroPython's ms counter wraps every 2**30 ms (12.4 days): a press and its retries
+    # across the wrap must behave exactly as anywhere else.
+    start = (1 << 30) - 700
+    board = SimBoard("panic_button", "00a3", tmp_path, start_ms=start, heartbeat_s=3600)
+    board.hold(start, 2000)
+    board.run_until(start + 8000)
+    assert [t - start for t, _ in board.sent] == [1500, 2500, 4500]
+    assert board.node.events == [(1, "panic")]
