@@ -310,7 +310,7 @@
     const alarm = c.priority === "alarm";
     const open = () => { location.hash = "#/case/" + c.id; };
     const row = el("tr", {
-      class: ["case", alarm ? "alarm" : "", c.state === "new" ? "unaccepted" : "", state.detailId === c.id ? "selected" : ""].join(" ").trim(),
+      class: ["case", alarm ? "alarm" : "", c.state === "new" ? "unaccepted" : "", state.detailId === c.id ? "selected" : ""].filter(Boolean).join(" "),
       "data-case-id": String(c.id),
       "data-state": c.state,
       tabindex: "0",
@@ -434,7 +434,7 @@
       ["th.time", "th.action", "th.from_to", "th.actor", "th.note"],
       c.actions.map((a) => [
         dateTime(a.at), label("action", a.action),
-        a.from_state === a.to_state ? label("state", a.to_state) : label("state", a.from_state) + " → " + label("state", a.to_state),
+        !a.from_state || a.from_state === a.to_state ? label("state", a.to_state) : label("state", a.from_state) + " → " + label("state", a.to_state),
         a.actor, a.note || "",
       ]), "audit"));
     $("detail-body").replaceChildren(...body);
@@ -560,6 +560,7 @@
     if (!state.token) return;
     if (state.polling) return;
     state.polling = true;
+    document.body.dataset.polling = "1";
     try {
       await refreshBoard();
       if (state.detailId !== null) await loadDetail();
@@ -567,6 +568,7 @@
       if (!(e instanceof Expired)) $("board-status").textContent = t("board.stale", [e.message || e]);
     } finally {
       state.polling = false;
+      document.body.dataset.polling = "0";
     }
     if (!once && state.token) {
       clearTimeout(state.timer);
