@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import func, select
@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from server.api.cases import ERRORS
 from server.api.convert import event_out
 from server.api.deps import ScopeDep, ServicesDep
-from server.api.schemas import EventOut, Page
+from server.api.schemas import EventOut, Page, StatsOut
 from server.db.models import EventRow
 from server.errors import NotFound
 from server.scope import Scope, in_scope
@@ -61,6 +61,7 @@ def list_events(
 
 @router.get(
     "/stats",
+    response_model=StatsOut,
     tags=["stats"],
     responses=ERRORS,
     summary="KPIs of your region subtree (or a part of it) for a period",
@@ -71,7 +72,7 @@ def stats(
     since: datetime,
     until: datetime,
     region: str | None = None,
-) -> dict[str, Any]:
+) -> StatsOut:
     from server.stats import compute
 
     if region is not None:
@@ -79,4 +80,4 @@ def stats(
             raise NotFound("region %s not found" % region)
         scope = Scope(scope.user_id, scope.username, scope.role, region)
     with svc.db.read() as session:
-        return compute(session, scope, utc(since), utc(until))
+        return StatsOut.model_validate(compute(session, scope, utc(since), utc(until)))

@@ -9,12 +9,29 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Token(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "access_token": "eyJ1aWQiOjIsInN1YiI6ImR1dHktdDAzIn0.c2ln",
+                "token_type": "bearer",
+                "expires_in": 43200,
+            }
+        }
+    )
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
 
 
 class ErrorBody(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "detail": "cannot accept a case that is accepted (allowed when new)",
+                "reason": "illegal_transition",
+            }
+        }
+    )
     detail: str
     reason: str
 
@@ -100,6 +117,20 @@ class CaseOut(BaseModel):
 
 
 class ActionOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "id": 7,
+                "action": "accept",
+                "from_state": "new",
+                "to_state": "accepted",
+                "actor": "duty-t03",
+                "at": "2026-11-23T08:00:20.301Z",
+                "note": "电话已联系",
+                "data": None,
+            }
+        }
+    )
     id: int
     action: str
     from_state: str | None
@@ -168,6 +199,19 @@ class RegionIn(BaseModel):
 
 
 class RegionOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "id": 4,
+                "path": "c01/t03/v12/g4",
+                "code": "g4",
+                "name": "第四网格",
+                "level": "grid",
+                "parent": "c01/t03/v12",
+                "geometry": None,
+            }
+        }
+    )
     id: int
     path: str
     code: str
@@ -197,6 +241,18 @@ class StationIn(BaseModel):
 
 
 class StationOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "code": "st-dongcun",
+                "name": "东村服务站",
+                "region": "c01/t03/v12/g4",
+                "lat": 34.1,
+                "lon": 108.9,
+                "address": "东村 1 号",
+            }
+        }
+    )
     code: str
     name: str
     region: str | None
@@ -211,6 +267,17 @@ class GatewayIn(BaseModel):
 
 
 class GatewayOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "id": "gw-dongcun-01",
+                "station": "st-dongcun",
+                "status": "online",
+                "status_at": "2026-11-23T07:00:00.000Z",
+                "has_credentials": True,
+            }
+        }
+    )
     id: str
     station: str | None
     status: str | None
@@ -259,6 +326,22 @@ class DeviceIn(BaseModel):
 
 
 class DeviceOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "id": "sn-00a3",
+                "gateway": "gw-dongcun-01",
+                "model": "sw-panic-button",
+                "name": "王奶奶家 呼叫按钮",
+                "region": "c01/t03/v12/g4",
+                "region_override": None,
+                "lat": 34.12,
+                "lon": 108.91,
+                "address": "东村 3 组 12 号",
+                "holder_contact": None,
+            }
+        }
+    )
     id: str
     gateway: str | None
     model: str | None
@@ -293,8 +376,72 @@ class UserIn(BaseModel):
 
 
 class UserOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "id": 3,
+                "username": "duty-t03",
+                "role": "duty_officer",
+                "region": "c01/t03",
+                "active": True,
+            }
+        }
+    )
     id: int
     username: str
     role: str
     region: str | None
     active: bool
+
+
+class Timing(BaseModel):
+    median: float | None
+    p90: float | None
+
+
+class AcceptTiming(Timing):
+    within_60s: float | None = Field(description="share of alarm cases accepted within 60 s")
+
+
+class DeviceHealth(BaseModel):
+    open_maintenance_cases: int
+    gateways_offline: int
+
+
+class StatsOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "since": "2026-11-01T00:00:00Z",
+                "until": "2026-12-01T00:00:00Z",
+                "region": "c01/t03",
+                "alarms": 41,
+                "cases": 37,
+                "maintenance_cases": 6,
+                "false_alarm_rate": 0.1622,
+                "time_to_accept_s": {"median": 24.0, "p90": 71.0, "within_60s": 0.8378},
+                "time_to_close_s": {"median": 1320.0, "p90": 5400.0},
+                "closure_rate": 0.973,
+                "on_time_rate": 0.8611,
+                "rework_rate": 0.027,
+                "extension_rate": 0.0541,
+                "satisfaction": 4.6,
+                "device_health": {"open_maintenance_cases": 2, "gateways_offline": 0},
+            }
+        }
+    )
+    since: datetime
+    until: datetime
+    region: str | None
+    alarms: int
+    cases: int
+    maintenance_cases: int
+    false_alarm_rate: float | None
+    time_to_accept_s: AcceptTiming
+    time_to_close_s: Timing
+    closure_rate: float | None
+    on_time_rate: float | None
+    rework_rate: float | None
+    extension_rate: float | None
+    satisfaction: float | None
+    device_health: DeviceHealth
