@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from protocol.topics import Topics
 from server.api import auth_routes, cases, events, places, users
@@ -20,7 +20,7 @@ from server.clock import Clock, system_clock
 from server.db.engine import Database
 from server.db.migrate import upgrade
 from server.deadlines import Escalator
-from server.errors import ServerError
+from server.errors import Conflict, ServerError
 from server.ingest.mqtt import Inbound, MqttLink
 from server.ingest.worker import IngestWorker
 from server.metrics import Metrics
@@ -94,6 +94,18 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     @app.exception_handler(ServerError)
     async def _server_error(request: Request, exc: ServerError) -> JSONResponse:
         return error_response(exc)
+
+    # Database errors are translated here, where they reach the API: a lost race on a unique
+    # key is a conflict the client can retry, a database that does not answer is a 503.
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        log.warning("%s %s: %s", request.method, request.url.path, exc.orig)
+        return error_response(Conflict("conflicting change, try again", reason="db_conflict"))
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("%s %s: database unavailable: %s", request.method, request.url.path, exc.orig)
+        return JSONResponse({"detail": "database unavailable", "reason": "db_unavailable"}, status_code=503)
 
     app.include_router(auth_routes.router, prefix=API)
     app.include_router(cases.router, prefix=API)

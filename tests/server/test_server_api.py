@@ -168,3 +168,4 @@ def test_metrics_text(server: Running, watcher: Watcher) -> None:
     assert "shouwang_events_ingested_total 1\n" in text
     assert "shouwang_cases_opened_total 1\n" in text
     assert "shouwang_ingest_latency_seconds_count 1\n" in text
+
