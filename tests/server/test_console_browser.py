@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,19 +45,37 @@ UI_WAIT_MS = 10_000  # upper bound for the page to show something; never a timin
 _seqs = itertools.count(1)
 
 
+class ShiftedClock:
+    """The real time, or a time in the past while a case is opened 'a while ago'.
+
+    The browser and the server share the machine's clock, so the page's deadline colours can
+    only be exercised by opening cases in the past; the page itself is never time-travelled.
+    """
+
+    def __init__(self) -> None:
+        self.shift = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.shift
+
+
 @dataclass
 class Served:
     base: str
     broker: Mosquitto
     watcher: Watcher
+    clock: ShiftedClock
 
-    def ingest(self, kind: str, device: str, gateway: str = "gw-dongcun-01") -> int:
+    def ingest(self, kind: str, device: str, gateway: str = "gw-dongcun-01", ago: float = 0.0) -> int:
         """Send one event as a gateway would; return the id of the open case it landed in."""
         gw = FakeGateway(self.broker.url, gateway)
+        self.clock.shift = -timedelta(seconds=ago)
         try:
-            gw.send([ev(next(_seqs), kind, device, gateway, at=datetime.now(UTC), device_seq=next(_seqs))])
+            at = self.clock()
+            gw.send([ev(next(_seqs), kind, device, gateway, at=at, device_seq=next(_seqs))])
             self.watcher.next("sw/v1/gw/%s/ack" % gateway)
         finally:
+            self.clock.shift = timedelta(0)
             gw.close()
         cases = self.call("admin", "GET", "/api/v1/cases", params={"state": "open", "device": device})
         return max(int(c["id"]) for c in cases.json()["items"] if c["kind"] == kind)
@@ -89,7 +107,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             mqtt_client_id="shouwang-console-%s" % uuid.uuid4().hex[:8],
             seed_file=seed,
         )
-        app = create_app(settings)
+        clock = ShiftedClock()
+        app = create_app(settings, clock=clock)
         mount_console(app)
         port = free_port()
         server = uvicorn.Server(
@@ -105,7 +124,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 thread.join(0.05)
             assert server.started, "uvicorn did not start"
             assert app.state.link.wait_connected(10), "server did not connect to the broker"
-            yield Served("http://127.0.0.1:%d" % port, broker, watcher)
+            yield Served("http://127.0.0.1:%d" % port, broker, watcher, clock)
         finally:
             watcher.close()
             server.should_exit = True
@@ -163,8 +182,9 @@ def test_board_shows_the_alarm_and_accepting_changes_its_state(served: Served, p
     expect(fault).to_have_class("case unaccepted")
     # Newest first.
     assert page.locator("#case-rows tr").first.get_attribute("data-case-id") == str(battery)
-    # One cue for the unaccepted alarm already waiting at sign-in.
+    # One cue for the unaccepted alarm already waiting at sign-in; the sign-in click allowed sound.
     expect(page.locator("body")).to_have_attribute("data-cues", "1")
+    expect(page.locator("body")).to_have_attribute("data-played", "1")
 
     alarm.click()
     detail = page.locator("#detail")
@@ -193,7 +213,38 @@ def test_board_shows_the_alarm_and_accepting_changes_its_state(served: Served, p
     # A new alarm while the board is open sounds again.
     served.ingest("medical", "sn-00a3")
     expect(page.locator("body")).to_have_attribute("data-cues", "2")
+    expect(page.locator("body")).to_have_attribute("data-played", "2")
     expect(page.locator("#announce")).to_contain_text("新警情：医疗求助")
+
+    # Muted: the cue is still counted and announced, but no sound is made; the choice is kept.
+    sound = page.locator("#sound")
+    sound.click()
+    expect(sound).to_have_attribute("aria-pressed", "true")
+    expect(sound).to_have_text("声音：关（已静音）")
+    served.ingest("medical", "sn-00a4")
+    expect(page.locator("body")).to_have_attribute("data-cues", "3")
+    expect(page.locator("#announce")).to_contain_text("新警情：医疗求助，小卖部 门磁")
+    expect(page.locator("body")).to_have_attribute("data-played", "2")
+    page.reload()
+    expect(page.locator("#sound")).to_have_attribute("aria-pressed", "true")
+
+
+def test_deadline_colours_follow_the_time_allowed(served: Served, page: Page) -> None:
+    # Accept within 60 s for a fire, 120 s for an intrusion (the server's defaults).
+    fresh = served.ingest("fire", "sn-0b01", "gw-xicun-01")
+    near = served.ingest("intrusion", "sn-0b01", "gw-xicun-01", ago=100)  # 83 % of 120 s
+    late = served.ingest("panic", "sn-0b01", "gw-xicun-01", ago=75)  # past its 60 s
+
+    page.goto("/console/")
+    sign_in(page, "duty-t05")
+    badge = 'tr[data-case-id="%d"] .deadline'
+    expect(page.locator(badge % fresh)).to_have_attribute("data-deadline", "green")
+    expect(page.locator(badge % near)).to_have_attribute("data-deadline", "yellow")
+    expect(page.locator(badge % near)).to_contain_text("临近时限")
+    expect(page.locator(badge % late)).to_have_attribute("data-deadline", "red")
+    expect(page.locator(badge % late)).to_contain_text("已超时")
+    expect(page.locator(badge % late)).to_contain_text("超时")
+    expect(page.locator('tr[data-case-id="%d"] .age' % late)).to_contain_text("1分")
 
 
 def test_an_action_someone_else_made_illegal_shows_the_409_message(served: Served, page: Page) -> None:
