@@ -128,7 +128,7 @@ def pty_path(workdir: Path, lines: list[bytes]) -> dict[str, float]:
     os.close(master)
     os.close(slave)
     return {"events_per_s": round(acks[0] / elapsed), "stored": acks[0],
-            "dropped": sum(counters.group("dropped").values())}
+            "dropped": counters.group("dropped"), "errors": counters.group("errors")}
 
 
 def main() -> None:

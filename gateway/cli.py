@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from types import FrameType
 
@@ -41,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     pair.add_argument("--location", default="")
     pair.add_argument("--model", default="", help="catalog model, e.g. shelly-blu-button1")
     pair.add_argument("--key", default="", help="BTHome AES key (32 hex digits)")
+    pair.add_argument("--listen", type=float, default=0.0, metavar="SECONDS",
+                      help="first watch for this long what the running gateway hears, showing new devices")
     dec = with_config("decode", "decode raw input from stdin, one item per line, to JSON lines",
                       required=False)
     dec.add_argument("--transport", required=True, choices=("ble", "rflink", "rtl433", "serial"))
@@ -97,12 +100,28 @@ def _signal_running(settings: GatewaySettings) -> bool:
     return True
 
 
+def _listen(settings: GatewaySettings, seconds: float) -> None:
+    from gateway.tools import unknown_devices
+
+    print("请触发要配对的设备（按键、开门）… / trigger the device now (%.0f s)" % seconds)
+    shown: set[str] = {row["device"] for row in unknown_devices(settings)}
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for row in unknown_devices(settings):
+            if row["device"] not in shown:
+                shown.add(row["device"])
+                print("  new: %s (%s) %s" % (row["device"], row.get("transport", ""), row.get("detail", "")))
+        time.sleep(0.5)
+
+
 def _pair(args: argparse.Namespace, settings: GatewaySettings) -> int:
     from gateway.tools import add_device, unknown_devices
 
     assert settings.source is not None
     device, name = args.device, args.name
     kind, location, model, key = args.kind, args.location, args.model, args.key
+    if not device and args.listen > 0:
+        _listen(settings, args.listen)
     if not device:
         seen = unknown_devices(settings)
         if not seen:

@@ -32,6 +32,8 @@ LEVEL_STORED = 1
 LEVEL_DELIVERED = 2
 LEVEL_ACCEPTED = 3
 
+_Seen = tuple[str, int, int]  # body, seq, ack level
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _PRIORITY_RANK = {Priority.ALARM: 0, Priority.FAULT: 1, Priority.STATUS: 2}
 _RANK_PRIORITY = {v: k for k, v in _PRIORITY_RANK.items()}
 
@@ -163,6 +165,7 @@ class Outbox:
             total, count = self._conn.execute("SELECT total(size), count(*) FROM events").fetchone()
             self._bytes: int = int(total)
             self._count: int = int(count)
+            self._last_seq = self._read_last_seq()
             self._prune_seen()
         except sqlite3.Error as exc:
             raise OutboxError("cannot prepare outbox %s: %s" % (path, exc)) from None
@@ -195,42 +198,39 @@ class Outbox:
             self._sync("FULL" if has_alarm else "NORMAL")
             conn.execute("BEGIN IMMEDIATE")
             try:
-                batch_seen: dict[tuple[str, int], tuple[str, int]] = {}
+                known = self._seen_rows(items, horizon)
+                seq = self._last_seq
+                event_rows: list[tuple[Any, ...]] = []
+                seen_rows: list[tuple[Any, ...]] = []
                 for item in items:
                     key = None
                     if item.device_seq is not None and item.body is not None:
                         key = (item.device, item.device_seq)
-                        prior = batch_seen.get(key)
-                        if prior is None:
-                            row = conn.execute(
-                                "SELECT body, seq, level, seen_at FROM seen WHERE device=? AND device_seq=?",
-                                key).fetchone()
-                            if row is not None and row[3] >= horizon:
-                                prior = (row[0], row[1])
-                                if row[0] == item.body:
-                                    out.append(Appended(row[1], True, row[2]))
-                                    continue
-                        elif prior[0] == item.body:
-                            out.append(Appended(prior[1], True, LEVEL_STORED))
+                        prior = known.get(key)
+                        if prior is not None and prior[0] == item.body:
+                            out.append(Appended(prior[1], True, prior[2]))
                             continue
-                    data = json.dumps(item.data, separators=(",", ":"), ensure_ascii=False)
+                    data = _dumps(item.data)
                     at = format_time(item.at)
                     size = len(data) + len(item.device) + len(at) + _ROW_OVERHEAD
-                    cur = conn.execute(
-                        "INSERT INTO events (device, device_seq, kind, prio, at, data, size)"
-                        " VALUES (?,?,?,?,?,?,?)",
-                        (item.device, item.device_seq, item.kind.value,
-                         _PRIORITY_RANK[item.effective_priority], at, data, size))
-                    seq = int(cur.lastrowid or 0)
+                    # Explicit seqs (one writer, inside its transaction) let the whole group go
+                    # through executemany; AUTOINCREMENT still records the high-water mark.
+                    seq += 1
+                    event_rows.append((seq, item.device, item.device_seq, item.kind.value,
+                                       _PRIORITY_RANK[item.effective_priority], at, data, size))
                     self._bytes += size
                     self._count += 1
-                    if key is not None and item.body is not None:
-                        conn.execute(
-                            "INSERT OR REPLACE INTO seen (device, device_seq, body, seq, level, seen_at)"
-                            " VALUES (?,?,?,?,?,?)",
-                            (item.device, item.device_seq, item.body, seq, LEVEL_STORED, now))
-                        batch_seen[key] = (item.body, seq)
+                    if key is not None:
+                        seen_rows.append((item.device, item.device_seq, item.body, seq, LEVEL_STORED, now))
+                        known[key] = (item.body or "", seq, LEVEL_STORED)
                     out.append(Appended(seq, False, LEVEL_STORED))
+                conn.executemany(
+                    "INSERT INTO events (seq, device, device_seq, kind, prio, at, data, size)"
+                    " VALUES (?,?,?,?,?,?,?,?)", event_rows)
+                conn.executemany(
+                    "INSERT OR REPLACE INTO seen (device, device_seq, body, seq, level, seen_at)"
+                    " VALUES (?,?,?,?,?,?)", seen_rows)
+                self._last_seq = seq
                 if self._bytes > self.max_bytes:
                     self._evict()
                 conn.execute("COMMIT")
@@ -249,6 +249,29 @@ class Outbox:
     def _reload_totals(self) -> None:
         total, count = self._conn.execute("SELECT total(size), count(*) FROM events").fetchone()
         self._bytes, self._count = int(total), int(count)
+        self._last_seq = self._read_last_seq()
+
+    def _read_last_seq(self) -> int:
+        row = self._conn.execute("SELECT seq FROM sqlite_sequence WHERE name='events'").fetchone()
+        top = self._conn.execute("SELECT max(seq) FROM events").fetchone()[0]
+        return max(int(row[0]) if row else 0, int(top or 0))
+
+    def _seen_rows(self, items: Sequence[Incoming], horizon: float) -> dict[tuple[str, int], _Seen]:
+        """Retransmission memory for the keyed items of a group, in a few indexed queries."""
+        keys = list({(i.device, i.device_seq) for i in items
+                     if i.device_seq is not None and i.body is not None})
+        out: dict[tuple[str, int], _Seen] = {}
+        for start in range(0, len(keys), 400):
+            chunk = keys[start:start + 400]
+            params: list[Any] = [x for key in chunk for x in key]
+            rows = self._conn.execute(
+                "SELECT s.device, s.device_seq, s.body, s.seq, s.level FROM (VALUES %s) AS k"
+                " JOIN seen AS s ON s.device = k.column1 AND s.device_seq = k.column2"
+                " WHERE s.seen_at >= ?" % ",".join(["(?,?)"] * len(chunk)),
+                [*params, horizon]).fetchall()
+            for device, device_seq, body, seq, level in rows:
+                out[(device, device_seq)] = (body, seq, level)
+        return out
 
     def _evict(self) -> None:
         """Free space by dropping the oldest status rows, then fault rows; alarms never."""
