@@ -317,3 +317,32 @@ def test_an_officer_of_another_township_does_not_see_the_case(served: Served, pa
     page.goto("/console/#/case/%d" % hidden)
     expect(page.locator("#detail [data-not-found]")).to_have_text("找不到该案件（可能不在您的管辖范围内）。")
     expect(page.locator("#detail .actions")).to_have_count(0)
+
+
+def test_an_expired_or_forged_token_sends_the_officer_back_to_sign_in(served: Served, page: Page) -> None:
+    page.context.add_init_script(
+        "sessionStorage.setItem('sw.token', 'abc.def'); sessionStorage.setItem('sw.user', 'x')"
+    )
+    page.goto("/console/")
+    expect(page.locator("#login")).to_be_visible()
+    expect(page.locator("#login-error")).to_have_text("登录已过期，请重新登录。")
+    expect(page.locator("#work")).to_be_hidden()
+
+
+def test_a_lost_connection_is_shown_and_the_last_board_kept(served: Served, page: Page) -> None:
+    case_id = served.ingest("tamper", "sn-00a4")
+    page.goto("/console/")
+    sign_in(page, "duty-c01")
+    case = page.locator('#case-rows tr[data-case-id="%d"]' % case_id)
+    expect(case).to_contain_text("防拆报警")
+
+    # What a duty room sees when a proxy or the line drops the API's answers.
+    page.route("**/api/v1/cases?*", lambda route: route.abort("connectionreset"))
+    status = page.locator("#board-status")
+    expect(status).to_contain_text("连接中断")
+    expect(status).to_contain_text("数据可能已过时")
+    expect(case).to_contain_text("防拆报警")
+
+    page.unroute("**/api/v1/cases?*")
+    expect(status).to_have_text("")
+    expect(case).to_be_visible()

@@ -39,6 +39,7 @@
     user: store.get(sessionStorage, "sw.user"),
     workflow: null,
     cases: null,
+    total: 0,
     seen: new Set(),
     firstLoad: true,
     lookups: { regions: {}, devices: {}, gateways: {}, stations: {}, at: 0 },
@@ -280,6 +281,7 @@
     const alarms = fresh.filter((c) => c.priority === "alarm" && (!state.firstLoad || c.state === "new"));
     cases.forEach((c) => state.seen.add(c.id));
     state.cases = cases;
+    state.total = r.body.total;
     state.firstLoad = false;
     renderBoard();
     if (alarms.length) {
@@ -303,7 +305,9 @@
     $("board-empty").hidden = state.cases.length > 0;
     $("cases").hidden = state.cases.length === 0;
     const waiting = state.cases.filter((c) => c.priority === "alarm" && c.state === "new").length;
-    $("board-count").textContent = t("board.count", [state.cases.length, waiting]);
+    $("board-count").textContent = t("board.count", [state.total, waiting]);
+    // Never let a long list hide silently that some open cases are not on screen.
+    $("board-truncated").textContent = state.total > state.cases.length ? t("board.truncated", [state.cases.length, state.total]) : "";
   }
 
   function caseRow(c, at) {
@@ -662,6 +666,7 @@
     });
     $("detail-close").addEventListener("click", () => { location.hash = ""; });
     document.addEventListener("click", unlockAudio);
+    document.addEventListener("keydown", unlockAudio);
     document.addEventListener("keydown", (e) => { if (e.key === "Escape" && state.detailId !== null) location.hash = ""; });
     window.addEventListener("hashchange", routeFromHash);
     // Ages and deadline colours move on between polls too.
