@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.alerts import Alert, build_alert
+from server.commands import Command, new_command
 from server.db.models import Case, CaseAction, Device, EventRow, Region
 from server.deadlines import schedule
 from server.errors import Conflict, Forbidden, Invalid, NotFound
@@ -43,12 +43,6 @@ ACTIONS = tuple(TRANSITIONS)
 RESOLUTION = {"close": "resolved", "false_alarm": "false_alarm", "cancel": "cancelled"}
 # The step whose deadline runs while a case is in a state.
 STEP_OF_STATE = {"new": "accept", "accepted": "dispatch", "dispatched": "handle", "handling": "handle"}
-
-
-@dataclass
-class Command:
-    gateway: str
-    payload: dict[str, Any]
 
 
 @dataclass
@@ -155,7 +149,7 @@ def apply_action(
     outcome = ActionOutcome(case, record)
     outcome.alerts.append(build_alert(session, "case_updated", case, latest_event(session, case)))
     if action == "accept":
-        cmd = _ack_level_command(session, case, "accepted")
+        cmd = _ack_level_command(session, case, "accepted", scope, now)
         if cmd is not None:
             outcome.commands.append(cmd)
     return outcome
@@ -195,23 +189,17 @@ def _check_data(
     return {}
 
 
-def _ack_level_command(session: Session, case: Case, level: str) -> Command | None:
+def _ack_level_command(
+    session: Session, case: Case, level: str, scope: Scope, now: datetime
+) -> Command | None:
     """Tell the device, through its gateway, how far its alarm got (the villager's button)."""
     event = latest_event(session, case)
     if event is None or event.device_seq is None:
         return None
     device = session.get(Device, case.device_id)
     gateway = device.gateway_id if device is not None and device.gateway_id else event.gateway_id
-    return Command(
-        gateway,
-        {
-            "id": str(uuid.uuid4()),
-            "op": "ack_level",
-            "device": case.device_id,
-            "device_seq": event.device_seq,
-            "level": level,
-        },
-    )
+    args = {"device": case.device_id, "device_seq": event.device_seq, "level": level}
+    return new_command(session, gateway, "ack_level", args, scope.username, now, case.id)
 
 
 def get_case(session: Session, case_id: int, scope: Scope) -> Case:

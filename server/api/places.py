@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session, aliased
 from server.api.cases import ERRORS
 from server.api.deps import ScopeDep, ServicesDep
 from server.api.schemas import (
+    CommandIn,
+    CommandOut,
     Credentials,
     DeviceIn,
     DeviceOut,
@@ -23,9 +25,11 @@ from server.api.schemas import (
     StationIn,
     StationOut,
 )
-from server.db.models import Device, Gateway, Region, Station
+from server.commands import new_command
+from server.db.models import CommandRow, Device, Gateway, Region, Station
 from server.errors import Forbidden, NotFound
 from server.mqtt_auth import issue_credentials, write_auth_files
+from server.publish import dumps
 from server.regions import import_geojson, locate_grid, upsert_region
 from server.registry import station_by_code, upsert_device, upsert_gateway, upsert_station
 from server.scope import Scope, escape_like, in_scope, require_admin
@@ -296,6 +300,63 @@ def new_credentials(gateway_id: str, svc: ServicesDep, scope: ScopeDep) -> Crede
     return Credentials(
         username=gateway_id, password=password, topic_prefix="%s/gw/%s" % (svc.topics.prefix, gateway_id)
     )
+
+
+COMMAND_ROLES = frozenset({"admin", "duty_officer", "station_staff"})
+
+
+def command_out(row: CommandRow) -> CommandOut:
+    return CommandOut(
+        id=row.id,
+        gateway=row.gateway_id,
+        op=row.op,
+        payload=row.payload,
+        case_id=row.case_id,
+        sent_by=row.sent_by,
+        sent_at=row.sent_at,
+        ok=row.ok,
+        result=row.result,
+        result_at=row.result_at,
+    )
+
+
+@router.post(
+    "/gateways/{gateway_id}/commands",
+    response_model=CommandOut,
+    responses=ERRORS,
+    tags=["gateways"],
+    summary="Send a command (siren, relay, identify, start_pairing, ...) to a station's gateway",
+)
+def send_command(gateway_id: str, body: CommandIn, svc: ServicesDep, scope: ScopeDep) -> CommandOut:
+    if scope.role not in COMMAND_ROLES:
+        raise Forbidden("role %s may not send commands" % scope.role)
+    args = body.model_dump(exclude={"op"}, exclude_none=True)
+    if body.op in ("start_pairing", "reload_config"):
+        args.pop("device", None)  # gateway-wide operations
+    with svc.db.write() as s:
+        if s.execute(_gateway_stmt(scope).where(Gateway.id == gateway_id)).one_or_none() is None:
+            raise NotFound("gateway %s not found" % gateway_id)
+        cmd = new_command(s, gateway_id, body.op, args, scope.username, svc.clock())
+        s.flush()
+        row = s.get(CommandRow, cmd.payload["id"])
+        assert row is not None
+        out = command_out(row)
+    # Recorded first, published after the commit: a result can always find its command.
+    svc.publisher.publish(svc.topics.cmd(gateway_id), dumps(cmd.payload))
+    svc.metrics.inc("commands_published")
+    return out
+
+
+@router.get("/commands/{command_id}", response_model=CommandOut, responses=ERRORS, tags=["gateways"])
+def read_command(command_id: str, svc: ServicesDep, scope: ScopeDep) -> CommandOut:
+    with svc.db.read() as s:
+        row = s.get(CommandRow, command_id)
+        if (
+            row is None
+            or s.execute(_gateway_stmt(scope).where(Gateway.id == row.gateway_id)).one_or_none() is None
+        ):
+            raise NotFound("command %s not found" % command_id)
+        return command_out(row)
 
 
 def _write_broker_files(svc: Services, s: Session) -> None:

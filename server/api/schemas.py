@@ -445,3 +445,54 @@ class StatsOut(BaseModel):
     extension_rate: float | None
     satisfaction: float | None
     device_health: DeviceHealth
+
+
+class CommandIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"op": "siren", "device": "gateway", "on": True},
+                {"op": "identify", "device": "sn-00a3"},
+            ]
+        }
+    )
+    op: Literal["siren", "relay", "identify", "ping", "status", "start_pairing", "reload_config"]
+    device: str = Field(
+        default="gateway", description="'gateway' for the station's own outputs, or a device id"
+    )
+    on: bool | None = None
+    seconds: int | None = Field(default=None, ge=1, le=3600, description="start_pairing: how long to listen")
+
+
+class CommandOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "id": "3f0c1b9e-8e44-4a53-9d0e-0b7f5a1c2d3e",
+                "gateway": "gw-dongcun-01",
+                "op": "siren",
+                "payload": {
+                    "device": "gateway",
+                    "on": True,
+                    "id": "3f0c1b9e-8e44-4a53-9d0e-0b7f5a1c2d3e",
+                    "op": "siren",
+                },
+                "case_id": None,
+                "sent_by": "duty-t03",
+                "sent_at": "2026-11-23T08:02:00.000Z",
+                "ok": True,
+                "result": {"device": "gateway", "siren": True},
+                "result_at": "2026-11-23T08:02:00.410Z",
+            }
+        }
+    )
+    id: str
+    gateway: str
+    op: str
+    payload: dict[str, Any]
+    case_id: int | None
+    sent_by: str
+    sent_at: datetime
+    ok: bool | None
+    result: dict[str, Any] | None
+    result_at: datetime | None

@@ -181,6 +181,22 @@ class CaseAction(Base):
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
+class CommandRow(Base):
+    """A command sent to a gateway, and what the gateway answered."""
+
+    __tablename__ = "commands"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    gateway_id: Mapped[str] = mapped_column("gateway", String(32), index=True)
+    op: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    sent_by: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ok: Mapped[bool | None] = mapped_column(Boolean)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    result_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 ROLES = ("admin", "duty_officer", "grid_worker", "station_staff", "viewer")
 
 

@@ -10,10 +10,11 @@ import time
 from sqlalchemy.exc import SQLAlchemyError
 
 from protocol.errors import ProtocolError
-from protocol.payloads import GatewayStatus, decode_events, encode_ack
+from protocol.payloads import CommandResult, GatewayStatus, decode_events, encode_ack
 from protocol.topics import Topics
 from server.alerts import Alert
 from server.clock import Clock, system_clock
+from server.commands import record_result
 from server.db.engine import Database
 from server.db.models import Gateway
 from server.deadlines import gateway_back
@@ -81,7 +82,7 @@ class IngestWorker:
         if parsed.channel == "status":
             self._status(parsed.gateway, item.payload)
         elif parsed.channel == "cmd/result":
-            log.info("command result from %s: %r", parsed.gateway, item.payload[:200])
+            self._command_result(parsed.gateway, item.payload)
         return None
 
     def _events(self, gateway: str, item: Inbound) -> StoreResult | None:
@@ -116,6 +117,16 @@ class IngestWorker:
 
     def _alerts(self, alerts: list[Alert]) -> None:
         publish_alerts(self.publisher, self.topics, self.metrics, alerts)
+
+    def _command_result(self, gateway: str, payload: bytes) -> None:
+        try:
+            result = CommandResult.decode(payload)
+        except ProtocolError as exc:
+            self.metrics.inc("events_rejected", reason="cmd_" + exc.reason)
+            return
+        with self.db.write() as session:
+            if not record_result(session, gateway, result, self.clock()):
+                self.metrics.inc("events_rejected", reason="cmd_unknown")
 
     def _status(self, gateway: str, payload: bytes) -> None:
         try:

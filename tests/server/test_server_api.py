@@ -169,3 +169,63 @@ def test_metrics_text(server: Running, watcher: Watcher) -> None:
     assert "shouwang_cases_opened_total 1\n" in text
     assert "shouwang_ingest_latency_seconds_count 1\n" in text
 
+
+def test_commands_are_recorded_and_matched_with_results(server: Running, watcher: Watcher) -> None:
+    c, h = server.client, server.token("duty-t03")
+    resp = c.post("/api/v1/gateways/gw-dongcun-01/commands", headers=h, json={"op": "siren", "on": True})
+    assert resp.status_code == 200, resp.text
+    cmd_id = resp.json()["id"]
+    _, wire = watcher.next("sw/v1/gw/gw-dongcun-01/cmd")
+    assert wire == {"device": "gateway", "on": True, "id": cmd_id, "op": "siren"}
+    other = c.post("/api/v1/gateways/gw-xicun-01/commands", headers=h, json={"op": "siren", "on": True})
+    assert other.status_code == 404  # another township's station
+    viewer = c.post(
+        "/api/v1/gateways/gw-dongcun-01/commands",
+        headers=server.token("viewer-t03"),
+        json={"op": "siren", "on": True},
+    )
+    assert viewer.status_code == 403
+    # The gateway answers on cmd/result; a forged answer from another gateway is ignored.
+    gw, xi = FakeGateway(server.broker.url), FakeGateway(server.broker.url, "gw-xicun-01")
+    try:
+        xi.client.publish(
+            "sw/v1/gw/gw-xicun-01/cmd/result", b'{"id":"%s","ok":false}' % cmd_id.encode(), qos=1
+        ).wait_for_publish(10)
+        gw.client.publish(
+            "sw/v1/gw/gw-dongcun-01/cmd/result",
+            b'{"id":"%s","ok":true,"siren":true}' % cmd_id.encode(),
+            qos=1,
+        ).wait_for_publish(10)
+        gw.send([ev(1, "heartbeat")])  # same worker: once this is acked, the results are in
+        watcher.next("sw/v1/gw/gw-dongcun-01/ack")
+    finally:
+        gw.close()
+        xi.close()
+    got = c.get("/api/v1/commands/%s" % cmd_id, headers=h).json()
+    assert (got["ok"], got["result"], got["sent_by"]) == (True, {"siren": True}, "duty-t03")
+    assert server.services.metrics.get("events_rejected", "cmd_unknown") == 1
+
+
+def test_accept_command_result_lands_in_the_audit_trail(server: Running, watcher: Watcher) -> None:
+    _ingest(server, watcher, [ev(1, "panic", device_seq=7)])
+    c, h = server.client, server.token("duty-t03")
+    case_id = c.get("/api/v1/cases", headers=h).json()["items"][0]["id"]
+    c.post("/api/v1/cases/%d/actions" % case_id, headers=h, json={"action": "accept"})
+    _, cmd = watcher.next("sw/v1/gw/gw-dongcun-01/cmd")
+    gw = FakeGateway(server.broker.url)
+    try:
+        gw.client.publish(
+            "sw/v1/gw/gw-dongcun-01/cmd/result",
+            b'{"id":"%s","ok":true,"level":"accepted"}' % cmd["id"].encode(),
+            qos=1,
+        ).wait_for_publish(10)
+        gw.send([ev(2, "heartbeat")])
+        watcher.next("sw/v1/gw/gw-dongcun-01/ack")
+    finally:
+        gw.close()
+    actions = c.get("/api/v1/cases/%d" % case_id, headers=h).json()["actions"]
+    assert [(a["action"], a["actor"], a["note"]) for a in actions][-1] == (
+        "command_result",
+        "gateway:gw-dongcun-01",
+        "ack_level on gw-dongcun-01: ok",
+    )
