@@ -136,3 +136,23 @@ def test_seed_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str
     bad.write_text("{not json")
     assert main(["seed", str(bad), "--db", url]) == 2
     assert PASSWORD not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("{", "not JSON"),
+        ("[]", "JSON object"),
+        ('{"accept": {"panic": 0}}', "seconds > 0"),
+        ('{"yellow": 1.5}', "below 1"),
+        ('{"sla": 3}', "unknown key"),
+    ],
+)
+def test_bad_deadline_settings_fail_fast(text: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        Settings.load({"SHOUWANG_SECRET": GOOD, "SHOUWANG_DEADLINES": text})
+
+
+def test_deadline_settings_from_environment() -> None:
+    s = Settings.load({"SHOUWANG_SECRET": GOOD, "SHOUWANG_DEADLINES": '{"renotify": {"panic": 30}}'})
+    assert (s.deadlines.seconds("renotify", "panic"), s.deadlines.seconds("accept", "panic")) == (30.0, 60.0)
