@@ -17,6 +17,7 @@ from server.api import auth_routes, cases, events, places, users
 from server.api.deps import error_response
 from server.auth import TokenSigner
 from server.clock import Clock, system_clock
+from server.console import mount_console
 from server.db.engine import Database
 from server.db.migrate import upgrade
 from server.deadlines import Escalator
@@ -112,6 +113,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     app.include_router(events.router, prefix=API)
     app.include_router(places.router, prefix=API)
     app.include_router(users.router, prefix=API)
+
+    # The duty-room console is served by the same process, from the same origin as the API.
+    mount_console(app)
 
     @app.get("/healthz", tags=["ops"])
     def healthz(request: Request) -> JSONResponse:

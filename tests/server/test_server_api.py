@@ -229,3 +229,9 @@ def test_accept_command_result_lands_in_the_audit_trail(server: Running, watcher
         "gateway:gw-dongcun-01",
         "ack_level on gw-dongcun-01: ok",
     )
+
+
+def test_console_is_served_by_the_app(server: Running) -> None:
+    resp = server.client.get("/", follow_redirects=False)
+    assert (resp.status_code, resp.headers["location"]) == (307, "/console/")
+    assert server.client.get("/console/").status_code == 200
