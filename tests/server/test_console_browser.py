@@ -346,3 +346,20 @@ def test_a_lost_connection_is_shown_and_the_last_board_kept(served: Served, page
     page.unroute("**/api/v1/cases?*")
     expect(status).to_have_text("")
     expect(case).to_be_visible()
+
+
+def test_an_alarm_nobody_accepts_keeps_calling(served: Served, page: Page) -> None:
+    served.ingest("medical", "sn-0b01", "gw-xicun-01")
+    page.clock.install()
+    page.goto("/console/")
+    sign_in(page, "duty-t05")
+    body = page.locator("body")
+    expect(body).to_have_attribute("data-cues", "1")
+    expect(page.locator("#board-count")).to_contain_text("件警情待受理")
+    assert page.title().startswith("(")
+
+    # The page's own clock moves on half a minute; the case is still not accepted.
+    page.clock.fast_forward(31_000)
+    expect(body).to_have_attribute("data-cues", "2")
+    expect(page.locator("#announce")).to_contain_text("仍有")
+    expect(page.locator("#announce")).to_contain_text("件警情待受理")

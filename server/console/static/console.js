@@ -9,6 +9,8 @@
 (function () {
   const API = "/api/v1";
   const POLL_MS = 2000;
+  // An alarm nobody has accepted keeps calling, so one missed beep cannot leave it waiting.
+  const REMIND_MS = 30000;
   const LOOKUP_MS = 60000;
   const LOOKUP_RETRY_MS = 10000;
   const YELLOW = 0.8;
@@ -50,6 +52,7 @@
     detailKey: null,
     audio: null,
     cues: 0,
+    lastCue: 0,
     played: 0,
     polling: false,
   };
@@ -142,6 +145,7 @@
     osc.stop(at + 0.3);
   }
   function alarmCue() {
+    state.lastCue = Date.now();
     state.cues += 1;
     document.body.dataset.cues = String(state.cues);
     if (state.muted) return;
@@ -284,9 +288,13 @@
     state.total = r.body.total;
     state.firstLoad = false;
     renderBoard();
+    const waiting = cases.filter((c) => c.priority === "alarm" && c.state === "new");
     if (alarms.length) {
       const c = alarms[0];
       $("announce").textContent = t("board.new_alarm", [label("kind", c.kind), deviceName(c)]);
+      alarmCue();
+    } else if (waiting.length && Date.now() - state.lastCue >= REMIND_MS) {
+      $("announce").textContent = t("board.waiting", [waiting.length]);
       alarmCue();
     }
     $("board-status").textContent = "";
@@ -306,6 +314,8 @@
     $("cases").hidden = state.cases.length === 0;
     const waiting = state.cases.filter((c) => c.priority === "alarm" && c.state === "new").length;
     $("board-count").textContent = t("board.count", [state.total, waiting]);
+    // The tab title carries the count, so a background tab still shows that alarms wait.
+    document.title = (waiting ? "(" + waiting + ") " : "") + t("app.title");
     // Never let a long list hide silently that some open cases are not on screen.
     $("board-truncated").textContent = state.total > state.cases.length ? t("board.truncated", [state.cases.length, state.total]) : "";
   }
@@ -618,6 +628,7 @@
     store.set(sessionStorage, "sw.token", null);
     store.set(sessionStorage, "sw.user", null);
     $("case-rows").replaceChildren();
+    document.title = t("app.title");
     $("login-error").textContent = reason || "";
     showSignedIn(false);
     $("username").focus();
@@ -669,6 +680,8 @@
     document.addEventListener("keydown", unlockAudio);
     document.addEventListener("keydown", (e) => { if (e.key === "Escape" && state.detailId !== null) location.hash = ""; });
     window.addEventListener("hashchange", routeFromHash);
+    // Browsers slow timers down in hidden tabs; catch up at once when the console is shown again.
+    document.addEventListener("visibilitychange", () => { if (!document.hidden && state.token) { clearTimeout(state.timer); poll(false); } });
     // Ages and deadline colours move on between polls too.
     setInterval(() => { if (state.cases) renderBoard(); if (state.detail) showDetail(state.detail); }, 1000);
     if (state.token) start();
