@@ -90,6 +90,14 @@ class SupervisionSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OutputSettings:
+    siren: tuple[str, ...] = ()  # argv, "{on}" replaced by 1 or 0; empty = state is only logged
+    relay: tuple[str, ...] = ()
+    siren_on_alarm: bool = False  # local first: sound the station's siren on any alarm event
+    siren_s: float = 120.0  # the siren switches itself off after this long
+
+
+@dataclass(frozen=True, slots=True)
 class GatewaySettings:
     id: str
     data_dir: Path
@@ -100,6 +108,7 @@ class GatewaySettings:
     ble: BleSettings = field(default_factory=BleSettings)
     rtl433: Rtl433Settings = field(default_factory=Rtl433Settings)
     supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
+    outputs: OutputSettings = field(default_factory=OutputSettings)
     source: Path | None = None
 
     @property
@@ -286,6 +295,23 @@ def _supervision(raw: dict[str, Any]) -> SupervisionSettings:
     )
 
 
+def _argv(t: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = t.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(c, str) and c for c in value):
+        raise ConfigError("%s.%s must be a list of strings (a command and its arguments)" % (where, key))
+    return tuple(value)
+
+
+def _outputs(raw: dict[str, Any]) -> OutputSettings:
+    t = _table(raw, "outputs")
+    _unknown(t, _fields(OutputSettings), "[outputs]")
+    on_alarm = t.get("siren_on_alarm", False)
+    if not isinstance(on_alarm, bool):
+        raise ConfigError("outputs.siren_on_alarm must be true or false")
+    return OutputSettings(siren=_argv(t, "siren", "outputs"), relay=_argv(t, "relay", "outputs"),
+                          siren_on_alarm=on_alarm, siren_s=_num(t, "siren_s", "outputs", 120.0, 1.0))
+
+
 def parse_settings(raw: dict[str, Any], source: Path | None = None) -> GatewaySettings:
     gw = _table(raw, "gateway")
     ident = _str(gw, "id", "gateway")
@@ -306,6 +332,7 @@ def parse_settings(raw: dict[str, Any], source: Path | None = None) -> GatewaySe
         ble=_ble(raw),
         rtl433=_rtl433(raw),
         supervision=_supervision(raw),
+        outputs=_outputs(raw),
         source=source,
     )
     if settings.outbox.batch_size > 500:

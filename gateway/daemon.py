@@ -34,6 +34,7 @@ from gateway.uplink import Uplink
 from protocol import serial_line as sl
 from protocol.errors import ProtocolError
 from protocol.ids import rf_device_id
+from protocol.kinds import Kind, Priority
 from protocol.payloads import Command, CommandResult
 from protocol.rflink import parse_rflink
 from protocol.rtl433 import parse_rtl433
@@ -62,7 +63,9 @@ class Gateway:
         self.ble = BleTracker(self.registry.get, self.catalog, clock=monotonic)
         self.rf = RfMapper(self.registry.get, self.catalog, clock=monotonic,
                            window_s=settings.supervision.rf_repeat_window_s)
-        self.outputs = LocalOutputs()
+        self.outputs = LocalOutputs({name: argv for name, argv in (("siren", settings.outputs.siren),
+                                                                  ("relay", settings.outputs.relay)) if argv})
+        self._siren_until: float | None = None
         self.commands = NodeCommands(self._publish_result, clock=monotonic)
         self.outbox: Outbox | None = None
         self.writer: OutboxWriter | None = None
@@ -95,6 +98,7 @@ class Gateway:
             self.uplink = Uplink(s, self._reader, self.writer, self.counters, status=self.status,
                                  on_command=self.command, on_settled=self._settled, clock=self.monotonic)
             self.writer.on_stored = self.uplink.wake
+            self.writer.on_new = self._new_events
             self.writer.start()
             for ps in s.serial:
                 port = SerialPort(ps, self.counters)
@@ -159,12 +163,35 @@ class Gateway:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def _new_events(self, items: list[Incoming]) -> None:
+        """Local first: the station's siren sounds on an alarm whether or not the uplink is up."""
+        if not self.settings.outputs.siren_on_alarm:
+            return
+        if any(i.effective_priority is Priority.ALARM and i.kind is not Kind.PANIC_CANCEL for i in items):
+            self._siren_until = self.monotonic() + self.settings.outputs.siren_s
+            self.counters.inc("outputs.siren_on_alarm")
+            try:
+                self.outputs.set("siren", True)
+            except GatewayError as exc:
+                self.counters.inc("errors.output")
+                log.error("%s", exc)
+
+    def _siren_timer(self) -> None:
+        if self._siren_until is not None and self.monotonic() >= self._siren_until:
+            self._siren_until = None
+            try:
+                self.outputs.set("siren", False)
+            except GatewayError as exc:
+                self.counters.inc("errors.output")
+                log.error("%s", exc)
+
     def _tick_loop(self) -> None:
         every = self.settings.supervision.check_every_s
         next_check = self.monotonic() + every
         while not self._stop.wait(0.5):
             try:
                 self.commands.tick()
+                self._siren_timer()
                 if self.monotonic() >= next_check:
                     next_check = self.monotonic() + every
                     self.supervise()
@@ -310,6 +337,8 @@ class Gateway:
                 return CommandResult(cmd.id, False, {"error": "unknown_op", "op": cmd.op})
             assert isinstance(on, bool)
             self.outputs.set(cmd.op, on)
+            if cmd.op == "siren" and not on:
+                self._siren_until = None
             return CommandResult(cmd.id, True, {"device": "gateway", cmd.op: on})
         if not isinstance(device, str) or not device.startswith("sn-"):
             return CommandResult(cmd.id, False, {"error": "no_downlink", "device": str(device)})

@@ -58,6 +58,7 @@ class OutboxWriter:
         self.outbox = outbox
         self.counters = counters
         self.on_stored = on_stored  # wakes the uplink after a commit with new rows
+        self.on_new: Callable[[list[Incoming]], None] | None = None  # new events, after commit
         self._queue: queue.SimpleQueue[_Op] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="outbox-writer", daemon=True)
         self._stopping = False
@@ -153,3 +154,8 @@ class OutboxWriter:
         self.outbox.evicted.clear()
         if stored and self.on_stored is not None:
             self.on_stored(stored)
+        if stored and self.on_new is not None:
+            try:
+                self.on_new([op.item for op, res in zip(appends, results, strict=True) if not res.duplicate])
+            except Exception:
+                log.exception("new-event observer failed")

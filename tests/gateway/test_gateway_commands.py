@@ -197,3 +197,34 @@ def test_cli_pair_devices_status(tmp_path: Path) -> None:
     assert (report["backlog"], report["backlog_by_priority"]["alarm"], report["devices"]) == (1, 1, 2)
     code, _ = run_cli(["status"])
     assert code == 2
+
+
+def test_local_siren_sounds_on_alarm_without_uplink_and_stops_by_itself(tmp_path: Path) -> None:
+    from gateway.config import OutputSettings
+    from server.broker.mosquitto import free_port
+
+    log = tmp_path / "siren.log"
+    script = "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + '\\n')"
+    outputs = OutputSettings(siren=(sys.executable, "-c", script, str(log), "{on}"), siren_on_alarm=True,
+                             siren_s=60.0)
+    node = PtyNode()
+    clock = FakeClock()
+    s = settings(tmp_path, "mqtt://127.0.0.1:%d" % free_port(), [node.port], ["sn-00a3"])
+    gw = Gateway(replace(s, outputs=outputs), monotonic=clock)
+    gw.start()
+    try:
+        assert gw.ports[0].wait_open(WAIT)
+        node.event("00a3", 1, Kind.HEARTBEAT)
+        node.read_msg()
+        assert gw.outputs.state == {}
+        node.event("00a3", 2, Kind.PANIC)
+        assert node.read_msg() == sl.SerialAck("00a3", 2, sl.AckLevel.STORED)
+        wait_for(lambda: gw.outputs.state == {"siren": True}, what="siren on")
+        assert gw.counters.get("outputs.siren_on_alarm") == 1
+        clock.advance(61)
+        wait_for(lambda: gw.outputs.state == {"siren": False}, what="siren off")
+        wait_for(lambda: log.exists() and log.read_text().split() == ["1", "0"], what="siren ran twice")
+        assert gw.counters.get("outputs.siren_on_alarm") == 1
+    finally:
+        gw.stop()
+        node.close()
