@@ -92,6 +92,12 @@ class BleScanner:
     def _thread_main(self) -> None:
         asyncio.run(self._main())
 
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but notice ``stop()`` within a tenth of a second."""
+        end = time.monotonic() + seconds
+        while not self._stop.is_set() and time.monotonic() < end:
+            await asyncio.sleep(min(0.1, max(0.0, end - time.monotonic())))
+
     async def _main(self) -> None:
         delay = 1.0
         while not self._stop.is_set():
@@ -100,8 +106,9 @@ class BleScanner:
                 await scanner.start()
             except Exception as exc:  # bleak/D-Bus errors of every flavour enter here
                 self.counters.inc("ble.errors")
-                log.warning("BLE scan could not start: %s; retrying in %.0f s", exc, delay)
-                await asyncio.sleep(min(delay, self.poll_s * 10))
+                wait = min(delay, self.poll_s * 10)
+                log.warning("BLE scan could not start: %s; retrying in %.1f s", exc, wait)
+                await self._pause(wait)
                 delay = min(delay * 2, 60.0)
                 continue
             delay = 1.0
@@ -110,7 +117,7 @@ class BleScanner:
             self.counters.inc("ble.scans")
             try:
                 while not self._stop.is_set():
-                    await asyncio.sleep(self.poll_s)
+                    await self._pause(self.poll_s)
                     if self.clock() - self._last > self.settings.watchdog_s:
                         self.counters.inc("ble.watchdog_restarts")
                         log.warning("no BLE advert for %.0f s: restarting the scan", self.settings.watchdog_s)

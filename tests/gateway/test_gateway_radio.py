@@ -27,9 +27,11 @@ MOTION_MAC = "54:48:E6:8F:80:A5"
 MOTION_KEY = "231d39c1d7cc1ab1aee224cd096db932"
 
 
-def make(tmp_path: Path, devices: list[DeviceSettings], clock: FakeClock | None = None, **kw: Any) -> Gateway:
+def make(tmp_path: Path, devices: list[DeviceSettings], clock: FakeClock | None = None,
+         ble_factory: Any = None, **kw: Any) -> Gateway:
     base = settings(tmp_path, "mqtt://127.0.0.1:%d" % free_port())  # no broker: events stay in the outbox
-    gw = Gateway(replace(base, devices=tuple(devices), **kw), monotonic=clock or FakeClock())
+    gw = Gateway(replace(base, devices=tuple(devices), **kw), monotonic=clock or FakeClock(),
+                 ble_factory=ble_factory)
     gw.start()
     return gw
 
@@ -261,6 +263,31 @@ def test_supervision_uses_heartbeats_of_serial_nodes(tmp_path: Path) -> None:
         assert node.read_msg() == sl.SerialAck("00a3", 1, sl.AckLevel.STORED)
         wait_for(lambda: len(rows(gw)) == 3, what="three rows")
         assert [k for _, k, _ in rows(gw)] == ["device_missing", "heartbeat", "device_back"]
+    finally:
+        gw.stop()
+        node.close()
+
+
+class NoBluez:
+    def __init__(self, cb: Any) -> None:
+        pass
+
+    async def start(self) -> None:
+        raise FileNotFoundError(2, "No such file or directory")  # what bleak raises without D-Bus
+
+    async def stop(self) -> None:
+        pass
+
+
+def test_ble_without_bluez_is_counted_and_serial_keeps_working(tmp_path: Path) -> None:
+    node = PtyNode()
+    gw = make(tmp_path, [DeviceSettings("sn-00a3", "button")], serial=(SerialSettings(node.port),),
+              ble=BleSettings(enabled=True), ble_factory=NoBluez)
+    try:
+        assert gw.ports[0].wait_open(10)
+        wait_for(lambda: gw.counters.get("ble.errors") >= 1, what="BLE start failure counted")
+        node.event("00a3", 1, Kind.PANIC)
+        assert node.read_msg() == sl.SerialAck("00a3", 1, sl.AckLevel.STORED)
     finally:
         gw.stop()
         node.close()
