@@ -246,6 +246,13 @@ def test_deadline_colours_follow_the_time_allowed(served: Served, page: Page) ->
     expect(page.locator(badge % late)).to_contain_text("超时")
     expect(page.locator('tr[data-case-id="%d"] .age' % late)).to_contain_text("1分")
 
+    # Polls and the clock update rows in place: the row under the officer's pointer stays the
+    # same element, so a click is never lost to a re-render.
+    row = page.locator('tr[data-case-id="%d"]' % late).element_handle()
+    updated = page.locator("#board-updated")
+    expect(updated).not_to_have_text(updated.text_content() or "")
+    assert row.evaluate("tr => tr.isConnected")
+
 
 def test_an_action_someone_else_made_illegal_shows_the_409_message(served: Served, page: Page) -> None:
     case_id = served.ingest("fire", "sn-00a4")

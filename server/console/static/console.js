@@ -261,15 +261,21 @@
     return { status, left: end - at };
   }
   function deadlineBadge(c, at) {
-    const d = deadlineOf(c, at);
-    const text = d.left === null ? t("deadline.none")
-      : d.left >= 0 ? t("deadline.left", [duration(d.left)]) : t("deadline.over", [duration(-d.left)]);
-    const badge = el("span", { class: "deadline dl-" + d.status, "data-deadline": d.status }, [
-      el("span", { class: "dl-word", text: t("deadline." + d.status) }),
-      el("span", { class: "dl-time", text: d.status === "none" ? "" : text }),
-    ]);
-    if (c.escalation_level > 0) badge.append(el("span", { class: "dl-esc", text: t("escalated", [c.escalation_level]) }));
+    const badge = el("span", {}, [el("span", { class: "dl-word" }), el("span", { class: "dl-time" }), el("span", { class: "dl-esc" })]);
+    fillBadge(badge, c, at);
     return badge;
+  }
+  // Updated in place every second: a node replaced under the pointer would swallow the click.
+  function fillBadge(badge, c, at) {
+    const d = deadlineOf(c, at);
+    const text = d.left === null ? "" : d.left >= 0 ? t("deadline.left", [duration(d.left)]) : t("deadline.over", [duration(-d.left)]);
+    badge.className = "deadline dl-" + d.status;
+    badge.dataset.deadline = d.status;
+    const [word, time, esc] = badge.children;
+    word.textContent = t("deadline." + d.status);
+    time.textContent = text;
+    esc.textContent = c.escalation_level > 0 ? t("escalated", [c.escalation_level]) : "";
+    esc.hidden = c.escalation_level <= 0;
   }
 
   // -- board --------------------------------------------------------------------------------
@@ -301,14 +307,38 @@
     $("board-updated").textContent = t("board.updated", [clockTime(Date.now())]);
   }
 
+  function rowKey(c) {
+    return [state.lang, c.state, c.kind, c.priority, c.event_count, deviceName(c), stationName(c),
+      regionNames(c.region_path), state.detailId === c.id].join("|");
+  }
+
+  // Rows are kept across renders and rebuilt only when what they show changes; the clock-driven
+  // cells are updated in place, so the board can tick every second under the officer's mouse.
   function renderBoard() {
     const at = now();
     const rows = $("case-rows");
-    const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.caseId : null;
-    rows.replaceChildren(...state.cases.map((c) => caseRow(c, at)));
-    if (focused) {
-      const again = rows.querySelector('[data-case-id="' + focused + '"]');
-      if (again) again.focus();
+    const old = new Map(Array.from(rows.children, (tr) => [tr.dataset.caseId, tr]));
+    const wanted = state.cases.map((c) => {
+      const key = rowKey(c);
+      let tr = old.get(String(c.id));
+      if (!tr || tr.dataset.key !== key) {
+        const focused = tr && tr === document.activeElement;
+        const fresh = caseRow(c, at);
+        fresh.dataset.key = key;
+        if (tr) tr.replaceWith(fresh);
+        if (focused) fresh.focus();
+        tr = fresh;
+      } else {
+        tr.querySelector(".age").textContent = duration(at - Date.parse(c.opened_at));
+        fillBadge(tr.querySelector(".deadline"), c, at);
+      }
+      return tr;
+    });
+    const current = Array.from(rows.children);
+    if (current.length !== wanted.length || wanted.some((tr, i) => current[i] !== tr)) {
+      const focused = document.activeElement;
+      rows.replaceChildren(...wanted);
+      if (wanted.includes(focused)) focused.focus();
     }
     $("board-empty").hidden = state.cases.length > 0;
     $("cases").hidden = state.cases.length === 0;
@@ -404,8 +434,8 @@
       state.detailKey = key;
       renderDetail();
     } else {
-      const badge = $("detail-body").querySelector(".info-deadline");
-      if (badge) badge.replaceChildren(deadlineBadge(c, now()));
+      const badge = $("detail-body").querySelector(".info-deadline .deadline");
+      if (badge) fillBadge(badge, c, now());
       const age = $("detail-body").querySelector(".info-age");
       if (age) age.textContent = duration(now() - Date.parse(c.opened_at));
     }
