@@ -342,14 +342,15 @@ class Gateway:
             return CommandResult(cmd.id, True, {"device": "gateway", cmd.op: on})
         if not isinstance(device, str) or not device.startswith("sn-"):
             return CommandResult(cmd.id, False, {"error": "no_downlink", "device": str(device)})
-        route = self.registry.route(device)
-        if not isinstance(route, SerialPort):
+        try:
+            ports = self._ports_for(device)
+        except GatewayError:
             return CommandResult(cmd.id, False, {"error": "unreachable", "device": device})
         args: dict[str, sl.Value] = {}
         if isinstance(on, bool):
             args["on"] = int(on)
         try:
-            self.commands.send(cmd.id, device, cmd.op, args, route.write)
+            self.commands.send(cmd.id, device, cmd.op, args, _fan_out(ports))
         except ProtocolError as exc:
             return CommandResult(cmd.id, False, {"error": "bad_args", "detail": str(exc)})
         return None  # answered when the node's CR line arrives, or on timeout
@@ -374,10 +375,23 @@ class Gateway:
     def _tell(self, device: str, device_seq: int, level: sl.AckLevel) -> None:
         if not device.startswith("sn-"):
             raise GatewayError("%s has no downlink for ack levels" % device)
+        line = ack_line(device[3:], device_seq, level)
+        for port in self._ports_for(device):
+            port.write(line)
+
+    def _ports_for(self, device: str) -> list[SerialPort]:
+        """The port a node was last heard on; for an allowed node not heard since the start
+        (a restart between ``stored`` and ``delivered``), every node port: other nodes ignore
+        lines that do not carry their id."""
         route = self.registry.route(device)
-        if not isinstance(route, SerialPort):
-            raise GatewayError("%s has not been heard on any port yet" % device)
-        route.write(ack_line(device[3:], device_seq, level))
+        if isinstance(route, SerialPort):
+            return [route]
+        if not self.registry.is_known(device):
+            raise GatewayError("%s is not an allowed device" % device)
+        ports = [p for p in self.ports if p.settings.kind == "node"]
+        if not ports:
+            raise GatewayError("no serial port for %s" % device)
+        return ports
 
     def _settled(self, settled: list[Settled]) -> None:
         for row in settled:
@@ -401,3 +415,11 @@ class Gateway:
             os.replace(tmp, path)
         except OSError as exc:
             log.warning("cannot write %s: %s", path, exc)
+
+
+def _fan_out(ports: list[SerialPort]) -> Callable[[bytes], None]:
+    def write(line: bytes) -> None:
+        for port in ports:
+            port.write(line)
+
+    return write

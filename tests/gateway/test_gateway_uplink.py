@@ -271,3 +271,27 @@ def test_broker_down_at_start_is_not_fatal(tmp_path: Path, node: PtyNode) -> Non
         assert gw.outbox is not None and gw.outbox.backlog == 1
     finally:
         gw.stop()
+
+
+def test_delivered_reaches_a_node_not_heard_since_a_restart(tmp_path: Path, broker: Mosquitto,
+                                                            node: PtyNode) -> None:
+    s = settings(tmp_path, "mqtt://127.0.0.1:%d" % free_port(), [node.port], ["sn-00a3"])
+    gw = Gateway(s, monotonic=FakeClock())
+    gw.start()
+    try:
+        assert gw.ports[0].wait_open(WAIT)
+        node.event("00a3", 7, Kind.PANIC)
+        assert node.read_msg() == sl.SerialAck("00a3", 7, sl.AckLevel.STORED)
+    finally:
+        gw.stop()  # uplink was never reachable: the event waits in the outbox
+    server = FakeServer(broker.host, broker.port, GW).start()
+    from dataclasses import replace
+
+    gw = Gateway(replace(s, mqtt=replace(s.mqtt, url=broker.url)), monotonic=FakeClock())
+    gw.start()
+    try:
+        assert node.read_msg() == sl.SerialAck("00a3", 7, sl.AckLevel.DELIVERED)
+        assert server.seqs() == {1}
+    finally:
+        gw.stop()
+        server.stop()
