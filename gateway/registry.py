@@ -9,6 +9,8 @@ from dataclasses import dataclass, replace
 
 from gateway.config import DeviceSettings
 
+MAX_UNKNOWN = 500
+
 
 @dataclass(frozen=True, slots=True)
 class Sighting:
@@ -61,6 +63,10 @@ class Registry:
             else:
                 seen = replace(prior, last_seen=now, count=prior.count + 1, detail=detail or prior.detail)
             self._unknown[device] = seen
+            if len(self._unknown) > MAX_UNKNOWN:
+                # Neighbours' sensors must not grow this without bound: forget the stalest.
+                stalest = min(self._unknown.values(), key=lambda u: u.last_seen)
+                del self._unknown[stalest.device]
             return seen
 
     def unknown(self) -> list[Sighting]:

@@ -291,3 +291,17 @@ def test_ble_without_bluez_is_counted_and_serial_keeps_working(tmp_path: Path) -
     finally:
         gw.stop()
         node.close()
+
+
+def test_unknown_devices_are_bounded() -> None:
+    from gateway.registry import MAX_UNKNOWN, Registry
+
+    clock = FakeClock()
+    reg = Registry(clock=clock)
+    for n in range(MAX_UNKNOWN + 10):
+        clock.advance(1)
+        reg.saw_unknown("ble-%012x" % n, "ble")
+    seen = reg.unknown()
+    assert len(seen) == MAX_UNKNOWN
+    assert seen[0].device == "ble-%012x" % (MAX_UNKNOWN + 9)
+    assert "ble-%012x" % 0 not in {s.device for s in seen}
