@@ -186,8 +186,8 @@
     let data = null;
     try { data = await resp.json(); } catch (e) { data = null; }
     if (resp.status === 401 && state.token) {
-      signOut(t("error.session"));
-      throw new Expired("session expired");
+      signOut(t("error.expired"));
+      throw new Expired("sign-in expired");
     }
     return { status: resp.status, body: data };
   }
@@ -598,7 +598,7 @@
     $("detail-message").dataset.status = String(r.status);
   }
 
-  // -- polling and session --------------------------------------------------------------------
+  // -- polling and sign-in --------------------------------------------------------------------
 
   async function poll(once) {
     if (!state.token) return;
