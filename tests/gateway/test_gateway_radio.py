@@ -305,3 +305,25 @@ def test_unknown_devices_are_bounded() -> None:
     assert len(seen) == MAX_UNKNOWN
     assert seen[0].device == "ble-%012x" % (MAX_UNKNOWN + 9)
     assert "ble-%012x" % 0 not in {s.device for s in seen}
+
+
+def test_rtl433_exit_is_counted_and_the_receiver_restarted(tmp_path: Path) -> None:
+    from gateway.counters import Counters
+    from gateway.radio import LineProcess
+
+    lines: list[bytes] = []
+    counters = Counters()
+    script = "print('{\"model\": \"X\", \"id\": 1, \"cmd\": 3}')"
+    rx = LineProcess((sys.executable, "-c", script), lines.append, counters)
+    rx.start()
+    try:
+        wait_for(lambda: len(lines) >= 2, what="second run of the receiver")
+    finally:
+        rx.stop()
+    assert counters.get("rtl433.exits") >= 1
+    assert lines[0] == b'{"model": "X", "id": 1, "cmd": 3}\n'
+
+    missing = LineProcess((str(tmp_path / "no-such-rtl_433"),), lines.append, counters)
+    missing.start()
+    wait_for(lambda: counters.get("rtl433.errors") >= 1, what="missing program counted")
+    missing.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,3 +103,19 @@ def test_port_that_does_not_exist_is_retried_not_fatal(tmp_path: Path) -> None:
     port.write(b"AK,1,1,stored*0000\n")  # not open: counted, not raised
     port.stop()
     assert counters.get("errors.serial_write") == 1
+
+
+def test_port_that_goes_away_is_counted_and_reopened(tmp_path: Path) -> None:
+    node = PtyNode()
+    counters = Counters()
+    port = SerialPort(SerialSettings(node.port), counters)
+    port.start()
+    try:
+        assert port.wait_open(10)
+        os.close(node.master)  # the USB adapter is pulled: reads fail with EIO
+        wait_for(lambda: counters.get("errors.serial_read") >= 1, what="read error counted")
+        wait_for(lambda: counters.get("errors.serial_open") + counters.get("errors.serial_read") >= 2,
+                 what="reopen attempted")
+    finally:
+        port.stop()
+        os.close(node.slave)
