@@ -23,12 +23,21 @@ from gateway.config import GatewaySettings, load_settings
 from gateway.counters import Counters
 from gateway.decoding import BleTracker, Decoded, Outcome, Rejected, RfMapper, rf_split
 from gateway.errors import GatewayError
-from gateway.outbox import LEVEL_ACCEPTED, LEVEL_DELIVERED, Incoming, Outbox, OutboxReader, Settled, utcnow
+from gateway.outbox import (
+    LEVEL_ACCEPTED,
+    LEVEL_DELIVERED,
+    Appended,
+    Incoming,
+    Outbox,
+    OutboxReader,
+    Settled,
+    utcnow,
+)
 from gateway.outputs import LocalOutputs
 from gateway.radio import BleScanner, LineProcess, ScannerFactory
 from gateway.registry import Registry
 from gateway.serial_adapter import NodeLines, SerialPort, ack_line
-from gateway.store import OutboxWriter
+from gateway.store import AppendCallback, OutboxWriter
 from gateway.supervision import Supervisor
 from gateway.uplink import Uplink
 from protocol import serial_line as sl
@@ -203,16 +212,24 @@ class Gateway:
 
     # --- ingest -------------------------------------------------------------------------
 
-    def submit(self, decoded: Decoded, transport: str) -> None:
+    def submit(self, decoded: Decoded, transport: str, *, device_seq: int | None = None,
+               body: str | None = None, done: AppendCallback | None = None) -> None:
         """One decoded event into the outbox (supervision events included)."""
         if decoded.kind is None or self.writer is None:
             return
         self.writer.submit(Incoming(device=decoded.device, kind=decoded.kind, at=self.now(),
-                                    device_seq=decoded.device_seq, data=dict(decoded.data)))
+                                    device_seq=decoded.device_seq if device_seq is None else device_seq,
+                                    data=dict(decoded.data), body=body), done)
         self.counters.inc("events.%s" % transport)
 
-    def ingest(self, outcomes: list[Outcome], transport: str) -> None:
+    def ingest(self, outcomes: list[Outcome], transport: str, *, device_seq: int | None = None,
+               body: str | None = None, done: AppendCallback | None = None) -> int:
+        """Decoded events into the outbox, rejections into counters and sightings. ``done``
+        (with ``device_seq`` and ``body``, the retransmission key) follows the last event
+        submitted; returns how many were submitted."""
         heard: set[str] = set()
+        events = [o for o in outcomes if isinstance(o, Decoded) and o.kind is not None]
+        submitted = 0
         for out in outcomes:
             if isinstance(out, Rejected):
                 self.counters.inc("rejected.%s" % out.reason)
@@ -223,13 +240,17 @@ class Gateway:
                     heard.add(out.device)
                 continue
             heard.add(out.device)
-            self.submit(out, transport)
+            if out.kind is not None:
+                submitted += 1
+                last = submitted == len(events)
+                self.submit(out, transport, device_seq=device_seq, body=body, done=done if last else None)
             for extra in self.supervisor.heard(out.device, out.data):
                 self.submit(extra, "supervision")
             heard.discard(out.device)
         for device in heard:
             for extra in self.supervisor.heard(device):
                 self.submit(extra, "supervision")
+        return submitted
 
     def ble_advert(self, mac: str, service_data: bytes, rssi: int | None = None) -> None:
         """The advertisement boundary: BTHome service data as the scanner received it."""
@@ -258,14 +279,33 @@ class Gateway:
             return
         self.ingest(self.rf.feed(device, packet.code), "rf")
 
-    def _bridge_code(self, msg: sl.SerialRfCode) -> None:
+    def _bridge_code(self, msg: sl.SerialRfCode, reply: Callable[[bytes], None]) -> None:
+        """A code from our RF bridge. The bridge may retry a line until it is acked, so the
+        line is acked like a node's event: after the commit, and a retry is recognised by
+        (device, bridge seq, line body) like any retransmission."""
         try:
             address, code = rf_split(msg.proto, msg.code)
             device = rf_device_id(msg.proto, address)
         except (ProtocolError, ValueError):
-            self.counters.inc("dropped.rf_bad_code")
+            self.counters.inc("rejected.rf_bad_code")
+            reply(sl.encode(sl.SerialNak(msg.node, msg.seq, "bad_code")))
             return
-        self.ingest(self.rf.feed(device, code), "rf")
+        outcomes = self.rf.feed(device, code, {"bridge": "sn-" + msg.node})
+        body = sl.encode(msg).rpartition(b"*")[0].decode("ascii")
+        stored = ack_line(msg.node, msg.seq, sl.AckLevel.STORED)
+
+        def acked(result: Appended) -> None:
+            reply(stored)
+
+        if self.ingest(outcomes, "rf", device_seq=msg.seq, body=body, done=acked):
+            return
+        reasons = {o.reason for o in outcomes if isinstance(o, Rejected)}
+        if "unknown_device" in reasons or "unmapped_code" in reasons:
+            reason = "unknown_device" if "unknown_device" in reasons else "unmapped_code"
+            reply(sl.encode(sl.SerialNak(msg.node, msg.seq, reason)))
+        elif self.writer is not None:
+            # A repeat or a code with no event: acked once what came before it is committed.
+            self.writer.call(lambda box: reply(stored))
 
     def _heard_node(self, device: str, data: dict[str, Any]) -> None:
         # Nodes report low battery themselves; only presence matters here.

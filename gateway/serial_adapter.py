@@ -27,7 +27,7 @@ from protocol.ids import serial_device_id
 log = logging.getLogger(__name__)
 
 _LEVELS = {LEVEL_DELIVERED: sl.AckLevel.DELIVERED, LEVEL_ACCEPTED: sl.AckLevel.ACCEPTED}
-RfHandler = Callable[[sl.SerialRfCode], None]
+RfHandler = Callable[[sl.SerialRfCode, Callable[[bytes], None]], None]  # (code, reply)
 ResultHandler = Callable[[sl.SerialCommandResult], None]
 
 
@@ -87,7 +87,7 @@ class NodeLines:
             if self.on_rf is None:
                 self.drop("unexpected_rf", line)
             else:
-                self.on_rf(msg)
+                self.on_rf(msg, self.write)
         elif isinstance(msg, sl.SerialCommandResult):
             if self.on_result is not None:
                 self.on_result(msg)

@@ -63,3 +63,26 @@ def test_identify_and_ack_level_commands_reach_the_firmware(tmp_path: Path, brok
         gw.stop()
         server.stop()
         board.stop()
+
+
+def test_firmware_rf_bridge_code_becomes_one_door_event(tmp_path: Path) -> None:
+    board = VirtualBoard("rf_bridge", "00b1", tmp_path / "board", board="picow", rf_ack=True)
+    board.start()
+    s = replace(settings(tmp_path, "mqtt://127.0.0.1:%d" % free_port(), [], ["sn-00b1"]),
+                serial=(SerialSettings(board.port),),
+                devices=(DeviceSettings("sn-00b1", "bridge", model="sw-rf-bridge"),
+                         DeviceSettings("rf-ev1527-01e9f5", "门磁", model="ev1527-door")))
+    gw = Gateway(s)
+    gw.start()
+    try:
+        assert gw.ports[0].wait_open(WAIT)
+        board.rf_transmit(0x1E9F5B)  # 8 repeats of one EV1527 frame on the air
+        wait_for(lambda: gw.counters.get("events.rf") == 1, what="door event")
+        assert board.wait_ack(1, "stored", WAIT)
+        assert gw.outbox is not None
+        [event] = [e for e in gw.outbox.pending() if e.device.startswith("rf-")]
+        assert (event.device, event.kind.value, event.data) == (
+            "rf-ev1527-01e9f5", "door_open", {"code": "0b", "bridge": "sn-00b1"})
+    finally:
+        gw.stop()
+        board.stop()

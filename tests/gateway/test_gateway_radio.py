@@ -208,17 +208,26 @@ def test_rtl433_process_lines_become_events(tmp_path: Path) -> None:
 
 def test_rf_bridge_line_and_unknown_rf_device(tmp_path: Path) -> None:
     node = PtyNode()
+    clock = FakeClock()
     gw = make(tmp_path, [DeviceSettings("sn-00b1", "bridge", model="sw-rf-bridge"),
                          DeviceSettings("rf-ev1527-01e9f5", "door", model="ev1527-door")],
-              serial=(SerialSettings(node.port),))
+              clock=clock, serial=(SerialSettings(node.port),))
     try:
         assert gw.ports[0].wait_open(10)
         frame = (0x01E9F5 << 4) | 0xB  # transmitter 01e9f5, data 0xb = open
-        node.send(sl.encode(sl.SerialRfCode("00b1", 3, "ev1527", "%06x" % frame, {"bits": 24})))
+        line = sl.encode(sl.SerialRfCode("00b1", 3, "ev1527", "%06x" % frame, {"bits": 24}))
+        node.send(line)
+        assert node.read_msg() == sl.SerialAck("00b1", 3, sl.AckLevel.STORED)
+        node.send(line)  # the bridge retries until acked: a repeat, acked again
+        assert node.read_msg() == sl.SerialAck("00b1", 3, sl.AckLevel.STORED)
+        clock.advance(10)
+        node.send(line)  # a retry after the repeat window is still the same line
+        assert node.read_msg() == sl.SerialAck("00b1", 3, sl.AckLevel.STORED)
         node.send(sl.encode(sl.SerialRfCode("00b1", 4, "ev1527", "abcdef", {"bits": 24})))
-        wait_for(lambda: gw.counters.get("rejected.unknown_device") == 1, what="unknown rf")
-        assert rows(gw) == [("rf-ev1527-01e9f5", "door_open", {"code": "0b"})]
+        assert node.read_msg() == sl.SerialNak("00b1", 4, "unknown_device")
+        assert rows(gw) == [("rf-ev1527-01e9f5", "door_open", {"code": "0b", "bridge": "sn-00b1"})]
         assert [u.device for u in gw.registry.unknown()] == ["rf-ev1527-0abcde"]
+        assert gw.counters.get("duplicates") == 1
     finally:
         gw.stop()
         node.close()
