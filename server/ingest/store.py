@@ -12,9 +12,9 @@ from protocol.event import Event
 from protocol.kinds import ALARM_CLASS, OPENS_CASE, Kind, Priority
 from server.alerts import Alert, build_alert
 from server.db.models import Case, CaseAction, CaseEvent, EventRow
-from server.db.upsert import insert_ignore
+from server.db.upsert import insert_ignore, insert_ignore_many
 from server.deadlines import schedule
-from server.places import Place, resolve_place
+from server.places import Place, resolve_places
 from server.scope import device_scope
 from server.settings import Deadlines
 from server.workflow import apply_action
@@ -38,14 +38,11 @@ def store_events(
     """Idempotent on event id. The caller commits, then publishes ``result.alerts``."""
     deadlines = deadlines or Deadlines()
     result = StoreResult()
-    places: dict[str, Place] = {}
+    places = resolve_places(session, {ev.device: ev.gateway for ev in events})
+    rows = []
     for ev in events:
-        place = places.get(ev.device)
-        if place is None:
-            place = places[ev.device] = resolve_place(session, ev.device, ev.gateway)
-        inserted = insert_ignore(
-            session,
-            EventRow,
+        place = places[ev.device]
+        rows.append(
             {
                 "id": ev.id,
                 "gateway_id": ev.gateway,
@@ -58,14 +55,18 @@ def store_events(
                 "device_seq": ev.device_seq,
                 "data": ev.data,
                 "region_path": place.path_text,
-            },
-            [EventRow.id],
+            }
         )
-        if not inserted:
+    inserted = insert_ignore_many(session, EventRow, rows, [EventRow.id])
+    seen: set[str] = set()
+    for ev in events:
+        # A batch may carry the same event twice (a resend merged into a new batch): once counts.
+        if ev.id not in inserted or ev.id in seen:
             result.duplicates.append(ev.id)
             continue
+        seen.add(ev.id)
         result.new.append(ev.id)
-        alert = _group(session, ev, place, now, deadlines, result)
+        alert = _group(session, ev, places[ev.device], now, deadlines, result)
         if alert is not None:
             result.alerts.append(alert)
     return result
