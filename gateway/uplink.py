@@ -60,6 +60,10 @@ class _State:
     cursors: dict[Priority, int] = field(default_factory=lambda: dict.fromkeys(Priority, 0))
     inflight: list[_Batch] = field(default_factory=list)
     status_at: float = 0.0
+    # Ack progress: while the server keeps acking, a batch still waiting is most likely queued
+    # behind the others, and resending it would only add work to a server already behind.
+    progress_at: float = 0.0
+    newest_acked_sent_at: float = -1.0
 
 
 class Uplink:
@@ -235,12 +239,16 @@ class Uplink:
         ranges = _merge(ranges)
         los = [lo for lo, _ in ranges]
         kept = []
-        for batch in self._state.inflight:
+        st = self._state
+        for batch in st.inflight:
             if any(lo <= batch.hi and batch.lo <= hi for lo, hi in ranges):
                 batch.seqs = {s for s in batch.seqs if not _covered(ranges, los, s)}
+                st.progress_at = self.clock()
             if batch.seqs:
                 kept.append(batch)
-        self._state.inflight = kept
+            else:
+                st.newest_acked_sent_at = max(st.newest_acked_sent_at, batch.sent_at)
+        st.inflight = kept
 
     def _publish(self, events: list[Event]) -> bool:
         info = self._client.publish(self.topics.events(self.gw), encode_events(events), qos=1)
@@ -258,8 +266,13 @@ class Uplink:
         if now - st.status_at >= STATUS_EVERY_S:
             self._publish_status()
         resend_after = self.settings.mqtt.resend_after_s
+        idle = now - st.progress_at >= resend_after
         for batch in st.inflight:
             if now - batch.sent_at < resend_after:
+                continue
+            # Resend when the server has gone quiet, or when a batch sent after this one was
+            # acked (this one was lost, or sits with a server instance that died).
+            if not idle and st.newest_acked_sent_at <= batch.sent_at:
                 continue
             again = self.reader.events(batch.seqs)
             batch.seqs = {e.seq for e in again}
