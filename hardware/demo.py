@@ -134,6 +134,7 @@ def main(argv: list[str]) -> int:
             station.process.check_alive()
         print("broker: %s" % broker.url, flush=True)
         print("server: %s" % server.url, flush=True)
+        print("console: %s/console/" % server.url, flush=True)
         print("admin login: admin / %s" % server.admin_password, flush=True)
         print("data: %s" % workdir, flush=True)
         print("duty alerts: mosquitto_sub -L '%s/sw/v1/duty/#' -v" % broker.url, flush=True)
