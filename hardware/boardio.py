@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -107,3 +108,47 @@ class PinBank:
         # is only recorded, to show the firmware did register it.
         with self._lock:
             self.irqs[pin] = handler
+
+
+class BankedIO(ABC):
+    """What both boards give the firmware the same way: pins, ADC and IRQs from a PinBank,
+    and a log of what the radio advertises. Each board says what time an advert carries."""
+
+    def _init_io(self, bank: PinBank) -> None:
+        self._bank = bank
+        self._adv_lock = threading.Lock()
+        self._adverts: list[tuple[float, bytes | None]] = []
+
+    @abstractmethod
+    def _advert_time(self) -> float: ...
+
+    def pin_level(self, pin: int | str) -> int:
+        return self._bank.pin_level(pin)
+
+    def set_output(self, pin: int | str, level: int) -> None:
+        self._bank.set_output(pin, level)
+
+    def adc_read_u16(self, pin: int | str) -> int:
+        return self._bank.adc_read_u16(pin)
+
+    def set_irq(self, pin: int | str, handler: Any) -> None:
+        self._bank.set_irq(pin, handler)
+
+    @property
+    def mac(self) -> str:
+        """The board's Bluetooth address, ``C2:00:00:00:00:A3`` style (BLE transport)."""
+        return mac_text(self._bank.mac)
+
+    @property
+    def adverts(self) -> list[tuple[float, bytes | None]]:
+        """(time, advertising payload) each time the firmware changed what is on air; None
+        means it stopped advertising. Time is board ms (sim) or time.monotonic() (real)."""
+        with self._adv_lock:
+            return list(self._adverts)
+
+    def ble_mac(self) -> bytes:
+        return self._bank.mac
+
+    def ble_advertise(self, interval_us: int | None, adv_data: bytes | None) -> None:
+        with self._adv_lock:
+            self._adverts.append((self._advert_time(), adv_data))

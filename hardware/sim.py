@@ -4,18 +4,17 @@ and backoff, sequence numbers over a reboot)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hardware.boardio import PinBank, firmware_config, firmware_modules, mac_text
+from hardware.boardio import BankedIO, PinBank, firmware_config, firmware_modules
 from hardware.shims import machine, ticks_add, ticks_diff
 
 Responder = Callable[[int, bytes], list[bytes]]
 
 
-class SimBoard:
+class SimBoard(BankedIO):
     """``SimBoard(app, node, state_dir, **config)``; times are ms on the board's own clock.
 
     ``responder(now_ms, line)`` plays the gateway: it is called with every line the firmware
@@ -36,7 +35,7 @@ class SimBoard:
     ) -> None:
         Path(state_dir).mkdir(parents=True, exist_ok=True)
         self.cfg = firmware_config(app, node, Path(state_dir), heartbeat_s, config)
-        self._bank = PinBank(self.cfg, battery)
+        self._init_io(PinBank(self.cfg, battery))
         self.responder = responder
         self.step_ms = step_ms
         self.now_ms = start_ms
@@ -44,8 +43,6 @@ class SimBoard:
         self._timeline: list[tuple[int, int | str, int]] = []
         self._inbox: list[bytes] = []
         self._rf_us = 0
-        self._adverts: list[tuple[int, bytes | None]] = []
-        self._adv_lock = threading.Lock()
         swmain = firmware_modules()
         machine.bind(self)
         try:
@@ -120,36 +117,8 @@ class SimBoard:
         return [line for _, line in self.sent]
 
     # -- BoardIO ---------------------------------------------------------------------------
-    def pin_level(self, pin: int | str) -> int:
-        return self._bank.pin_level(pin)
-
-    def set_output(self, pin: int | str, level: int) -> None:
-        self._bank.set_output(pin, level)
-
-    def adc_read_u16(self, pin: int | str) -> int:
-        return self._bank.adc_read_u16(pin)
-
-    def set_irq(self, pin: int | str, handler: Any) -> None:
-        self._bank.set_irq(pin, handler)
-
-    @property
-    def mac(self) -> str:
-        """The board's Bluetooth address, ``C2:00:00:00:00:A3`` style (BLE transport)."""
-        return mac_text(self._bank.mac)
-
-    @property
-    def adverts(self) -> list[tuple[int, bytes | None]]:
-        """(time, advertising payload) each time the firmware changed what is on air; None
-        means it stopped advertising. Time is board ms (sim) or time.monotonic() (real)."""
-        with self._adv_lock:
-            return list(self._adverts)
-
-    def ble_mac(self) -> bytes:
-        return self._bank.mac
-
-    def ble_advertise(self, interval_us: int | None, adv_data: bytes | None) -> None:
-        with self._adv_lock:
-            self._adverts.append((self.now_ms, adv_data))
+    def _advert_time(self) -> float:
+        return self.now_ms
 
     def uart_read(self, uart: int) -> bytes | None:
         if not self._inbox:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware import HardwareError, rf433
-from hardware.boardio import PinBank, firmware_config, firmware_modules, mac_text
+from hardware.boardio import BankedIO, PinBank, firmware_config, firmware_modules
 from hardware.shims import machine, ticks_add, ticks_diff
 
 _POLL_MS = 5
@@ -63,7 +63,7 @@ class VirtualScanner:
             board.unlisten_ble(self.on_advert)
 
 
-class VirtualBoard:
+class VirtualBoard(BankedIO):
     def __init__(
         self,
         app: str,
@@ -77,7 +77,7 @@ class VirtualBoard:
         self.node = node
         self.state_dir = Path(state_dir)
         self.cfg = firmware_config(app, node, self.state_dir, heartbeat_s, config)
-        self._bank = PinBank(self.cfg, battery)
+        self._init_io(PinBank(self.cfg, battery))
         self._schedule: list[tuple[float, int | str, int]] = []
         self._sched_lock = threading.Lock()
         self._cond = threading.Condition()
@@ -92,8 +92,6 @@ class VirtualBoard:
         self._steps = 0
         self._settled: tuple[list[tuple[int, str]], list[tuple[int, str]]] = ([], [])
         self._rf_us: int | None = None
-        self._adverts: list[tuple[float, bytes | None]] = []
-        self._adv_lock = threading.Lock()
         self._listeners: list[tuple[AdvertCallback, float, float, random.Random]] = []
         self._next_radiate: list[float] = []
 
@@ -311,36 +309,8 @@ class VirtualBoard:
         for callback in due:
             callback(self.mac, data, -60)
 
-    def pin_level(self, pin: int | str) -> int:
-        return self._bank.pin_level(pin)
-
-    def set_output(self, pin: int | str, level: int) -> None:
-        self._bank.set_output(pin, level)
-
-    def adc_read_u16(self, pin: int | str) -> int:
-        return self._bank.adc_read_u16(pin)
-
-    def set_irq(self, pin: int | str, handler: Any) -> None:
-        self._bank.set_irq(pin, handler)
-
-    @property
-    def mac(self) -> str:
-        """The board's Bluetooth address, ``C2:00:00:00:00:A3`` style (BLE transport)."""
-        return mac_text(self._bank.mac)
-
-    @property
-    def adverts(self) -> list[tuple[float, bytes | None]]:
-        """(time, advertising payload) each time the firmware changed what is on air; None
-        means it stopped advertising. Time is board ms (sim) or time.monotonic() (real)."""
-        with self._adv_lock:
-            return list(self._adverts)
-
-    def ble_mac(self) -> bytes:
-        return self._bank.mac
-
-    def ble_advertise(self, interval_us: int | None, adv_data: bytes | None) -> None:
-        with self._adv_lock:
-            self._adverts.append((time.monotonic(), adv_data))
+    def _advert_time(self) -> float:
+        return time.monotonic()
 
     def uart_read(self, uart: int) -> bytes | None:
         try:
