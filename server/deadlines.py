@@ -60,6 +60,55 @@ def escalation_path(region_path: str | None, level: int) -> list[str]:
     return codes[: max(1, len(codes) - level)]
 
 
+
+def open_case_once(
+    session: Session,
+    *,
+    device_id: str,
+    gateway_id: str | None,
+    alarm_class: str,
+    kind: str,
+    priority: str,
+    category: str,
+    region_id: int | None,
+    region_path: str | None,
+    now: datetime,
+    deadlines: Deadlines,
+) -> bool:
+    """Open a case with its accept deadline unless one is open for (device, alarm class).
+
+    The partial unique index on open cases decides, not a read before the write, so this is
+    exactly once across threads, ticks and server instances. True when this call opened it.
+    """
+    seconds = deadlines.seconds("accept", alarm_class)
+    sched = schedule(now, now + timedelta(seconds=seconds), now, deadlines)
+    return insert_ignore(
+        session,
+        Case,
+        {
+            "device_id": device_id,
+            "gateway_id": gateway_id,
+            "alarm_class": alarm_class,
+            "kind": kind,
+            "priority": priority,
+            "category": category,
+            "state": "new",
+            "is_open": True,
+            "opened_at": now,
+            "updated_at": now,
+            "deadline": sched.deadline,
+            "step_started_at": now,
+            "deadline_status": sched.deadline_status,
+            "next_escalation_at": sched.next_escalation_at,
+            "escalation_level": 0,
+            "region_id": region_id,
+            "region_path": region_path,
+            "event_count": 0,
+        },
+        [Case.device_id, Case.alarm_class],
+        index_where=Case.is_open,
+    )
+
 class Escalator:
     """Looks at due cases and offline gateways; ``tick`` is the whole job, the thread just calls it."""
 
@@ -164,34 +213,18 @@ class Escalator:
         for gw in gateways:
             station = session.get(Station, gw.station_id) if gw.station_id is not None else None
             region = session.get(Region, station.region_id) if station and station.region_id else None
-            seconds = self.deadlines.seconds("accept", GATEWAY_OFFLINE)
-            sched = schedule(now, now + timedelta(seconds=seconds), now, self.deadlines)
-            # The open-case unique index makes this exactly once across instances and ticks.
-            opened = insert_ignore(
+            opened = open_case_once(
                 session,
-                Case,
-                {
-                    "device_id": gw.id,
-                    "gateway_id": gw.id,
-                    "alarm_class": GATEWAY_OFFLINE,
-                    "kind": GATEWAY_OFFLINE,
-                    "priority": "fault",
-                    "category": "maintenance",
-                    "state": "new",
-                    "is_open": True,
-                    "opened_at": now,
-                    "updated_at": now,
-                    "deadline": sched.deadline,
-                    "step_started_at": now,
-                    "deadline_status": sched.deadline_status,
-                    "next_escalation_at": sched.next_escalation_at,
-                    "escalation_level": 0,
-                    "region_id": region.id if region else None,
-                    "region_path": region.path if region else None,
-                    "event_count": 0,
-                },
-                [Case.device_id, Case.alarm_class],
-                index_where=Case.is_open,
+                device_id=gw.id,
+                gateway_id=gw.id,
+                alarm_class=GATEWAY_OFFLINE,
+                kind=GATEWAY_OFFLINE,
+                priority="fault",
+                category="maintenance",
+                region_id=region.id if region else None,
+                region_path=region.path if region else None,
+                now=now,
+                deadlines=self.deadlines,
             )
             if opened:
                 case = session.scalars(

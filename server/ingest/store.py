@@ -12,8 +12,8 @@ from protocol.event import Event
 from protocol.kinds import ALARM_CLASS, OPENS_CASE, Kind, Priority
 from server.alerts import Alert, build_alert
 from server.db.models import Case, CaseAction, CaseEvent, EventRow
-from server.db.upsert import insert_ignore, insert_ignore_many
-from server.deadlines import schedule
+from server.db.upsert import insert_ignore_many
+from server.deadlines import open_case_once
 from server.places import Place, resolve_places
 from server.scope import device_scope
 from server.settings import Deadlines
@@ -80,36 +80,20 @@ def _group(
         return None
     opened = False
     if ev.kind in OPENS_CASE:
-        sched = schedule(
-            now, now + timedelta(seconds=deadlines.seconds("accept", alarm_class)), now, deadlines
-        )
         # The partial unique index decides who opens the case; a concurrent writer that
         # loses simply finds the winner's row below.
-        opened = insert_ignore(
+        opened = open_case_once(
             session,
-            Case,
-            {
-                "device_id": ev.device,
-                "gateway_id": ev.gateway,
-                "alarm_class": alarm_class,
-                "kind": ev.kind.value,
-                "priority": ev.priority.value,
-                "category": "alarm" if ev.priority is Priority.ALARM else "maintenance",
-                "state": "new",
-                "is_open": True,
-                "opened_at": now,
-                "updated_at": now,
-                "deadline": sched.deadline,
-                "step_started_at": now,
-                "deadline_status": sched.deadline_status,
-                "next_escalation_at": sched.next_escalation_at,
-                "escalation_level": 0,
-                "region_id": place.region.id if place.region is not None else None,
-                "region_path": place.path_text,
-                "event_count": 0,
-            },
-            [Case.device_id, Case.alarm_class],
-            index_where=Case.is_open,
+            device_id=ev.device,
+            gateway_id=ev.gateway,
+            alarm_class=alarm_class,
+            kind=ev.kind.value,
+            priority=ev.priority.value,
+            category="alarm" if ev.priority is Priority.ALARM else "maintenance",
+            region_id=place.region.id if place.region is not None else None,
+            region_path=place.path_text,
+            now=now,
+            deadlines=deadlines,
         )
     case = session.scalars(
         select(Case).where(
