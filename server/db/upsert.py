@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session
+
+
+def _column_names(model: type[DeclarativeBase]) -> dict[str, str]:
+    """ORM attribute name -> table column name (they differ where a column is renamed)."""
+    return {attr.key: attr.columns[0].name for attr in inspect(model).column_attrs}
 
 
 def insert_ignore(
@@ -23,22 +28,15 @@ def insert_ignore(
     RETURNING tells the two cases apart; rowcount does not, on every driver.
     """
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    names = _column_names(model)
+    # The Core table, not the ORM entity: the ORM's bulk path costs more than the statement.
     stmt = (
-        dialect.insert(model)
-        .values(**values)
+        dialect.insert(model.__table__)
+        .values({names[k]: v for k, v in values.items()})
         .on_conflict_do_nothing(index_elements=list(index_elements), index_where=index_where)
         .returning(*inspect(model).primary_key)
     )
     return session.execute(stmt).first() is not None
-
-
-# Rows per statement: SQLite allows 32,766 bound parameters; events have a dozen columns.
-_MANY_CHUNK = 1000
-
-
-def _chunks(rows: Sequence[dict[str, Any]]) -> Iterator[Sequence[dict[str, Any]]]:
-    for start in range(0, len(rows), _MANY_CHUNK):
-        yield rows[start : start + _MANY_CHUNK]
 
 
 def insert_ignore_many(
@@ -56,13 +54,14 @@ def insert_ignore_many(
         return set()
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     (key,) = inspect(model).primary_key
-    inserted: set[Any] = set()
-    for chunk in _chunks(rows):
-        stmt = (
-            dialect.insert(model)
-            .values(list(chunk))
-            .on_conflict_do_nothing(index_elements=list(index_elements))
-            .returning(key)
-        )
-        inserted.update(session.scalars(stmt))
+    names = _column_names(model)
+    # One compiled statement run over all rows: SQLAlchemy's "insertmanyvalues" turns it into
+    # multi-row INSERTs and hands back RETURNING rows for the rows actually inserted.
+    stmt = (
+        dialect.insert(model.__table__)
+        .on_conflict_do_nothing(index_elements=list(index_elements))
+        .returning(key)
+    )
+    params = [{names[k]: v for k, v in row.items()} for row in rows]
+    inserted: set[Any] = set(session.scalars(stmt, params))
     return inserted

@@ -78,8 +78,18 @@ def _group(
     alarm_class = ALARM_CLASS.get(ev.kind)
     if alarm_class is None:
         return None
+
+    def find_open() -> Case | None:
+        return session.scalars(
+            select(Case).where(
+                Case.device_id == ev.device, Case.alarm_class == alarm_class, Case.is_open.is_(True)
+            )
+        ).one_or_none()
+
     opened = False
-    if ev.kind in OPENS_CASE:
+    # Most alarms join a case already open: look first, and only try to open one when none is.
+    case = find_open()
+    if case is None and ev.kind in OPENS_CASE:
         # The partial unique index decides who opens the case; a concurrent writer that
         # loses simply finds the winner's row below.
         opened = open_case_once(
@@ -95,11 +105,7 @@ def _group(
             now=now,
             deadlines=deadlines,
         )
-    case = session.scalars(
-        select(Case).where(
-            Case.device_id == ev.device, Case.alarm_class == alarm_class, Case.is_open.is_(True)
-        )
-    ).one_or_none()
+        case = find_open()
     if case is None:
         return None  # a restore or cancel with nothing open: stored, nothing to settle
     session.add(CaseEvent(case_id=case.id, event_id=ev.id))
@@ -107,6 +113,7 @@ def _group(
         update(Case)
         .where(Case.id == case.id)
         .values(event_count=Case.event_count + 1, last_event_id=ev.id, updated_at=now)
+        .execution_options(synchronize_session=False)  # refreshed right below
     )
     session.refresh(case)
     if (
