@@ -59,6 +59,9 @@ def store_events(
         )
     inserted = insert_ignore_many(session, EventRow, rows, [EventRow.id])
     seen: set[str] = set()
+    # One alert per case per batch, built once: a backlog of repeats for one case tells the
+    # duty room once, with the latest event and the count, instead of once per repeat.
+    pending: dict[int, _Pending] = {}
     for ev in events:
         # A batch may carry the same event twice (a resend merged into a new batch): once counts.
         if ev.id not in inserted or ev.id in seen:
@@ -66,15 +69,30 @@ def store_events(
             continue
         seen.add(ev.id)
         result.new.append(ev.id)
-        alert = _group(session, ev, places[ev.device], now, deadlines, result)
-        if alert is not None:
-            result.alerts.append(alert)
+        touched = _group(session, ev, places[ev.device], now, deadlines, result)
+        if touched is not None:
+            earlier = pending.get(touched.case.id)
+            if earlier is not None and earlier.type == "case_opened" and touched.type == "event_attached":
+                touched.type = "case_opened"
+            pending[touched.case.id] = touched
+    for item in pending.values():
+        session.refresh(item.case)
+        row = session.get(EventRow, item.event_id)
+        result.alerts.append(build_alert(session, item.type, item.case, row, item.place))
     return result
+
+
+@dataclass
+class _Pending:
+    type: str  # case_opened | event_attached | case_updated
+    case: Case
+    event_id: str
+    place: Place
 
 
 def _group(
     session: Session, ev: Event, place: Place, now: datetime, deadlines: Deadlines, result: StoreResult
-) -> Alert | None:
+) -> _Pending | None:
     alarm_class = ALARM_CLASS.get(ev.kind)
     if alarm_class is None:
         return None
@@ -113,9 +131,9 @@ def _group(
         update(Case)
         .where(Case.id == case.id)
         .values(event_count=Case.event_count + 1, last_event_id=ev.id, updated_at=now)
-        .execution_options(synchronize_session=False)  # refreshed right below
+        # The counters are read back once per case when the batch's alerts are built.
+        .execution_options(synchronize_session=False)
     )
-    session.refresh(case)
     if (
         ev.kind is Kind.PANIC_CANCEL
         and case.state == "new"
@@ -132,8 +150,7 @@ def _group(
             data={"event": ev.id},
             deadlines=deadlines,
         )
-        session.refresh(case)
-        return build_alert(session, "case_updated", case, session.get(EventRow, ev.id), place)
+        return _Pending("case_updated", case, ev.id, place)
     if opened:
         result.cases_opened.append(case.id)
         session.add(
@@ -147,5 +164,4 @@ def _group(
                 data={"event": ev.id},
             )
         )
-    row = session.get(EventRow, ev.id)
-    return build_alert(session, "case_opened" if opened else "event_attached", case, row, place)
+    return _Pending("case_opened" if opened else "event_attached", case, ev.id, place)
