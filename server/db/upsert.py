@@ -29,6 +29,9 @@ def insert_ignore(
     """
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     names = _column_names(model)
+    # A Core statement does not autoflush: pending ORM changes (a case just closed) must be in
+    # the database before the unique index judges this row.
+    session.flush()
     # The Core table, not the ORM entity: the ORM's bulk path costs more than the statement.
     stmt = (
         dialect.insert(model.__table__)
@@ -53,6 +56,7 @@ def insert_ignore_many(
     if not rows:
         return set()
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.flush()  # as in insert_ignore
     (key,) = inspect(model).primary_key
     names = _column_names(model)
     # One compiled statement run over all rows: SQLAlchemy's "insertmanyvalues" turns it into

@@ -27,3 +27,17 @@ def test_batch_with_known_and_new_events(db: Database) -> None:
         cases = session.scalars(select(Case)).all()
         assert [(c.device_id, c.alarm_class, c.event_count) for c in cases] == [("sn-00a3", "panic", 2)]
         assert session.scalar(select(func.count()).select_from(CaseEvent)) == 2
+
+
+def test_panic_cancel_then_panic_in_one_batch_opens_a_second_case(db: Database) -> None:
+    batch = [ev(1), ev(2, "panic_cancel"), ev(3)]
+    with db.write() as session:
+        result = store_events(session, batch, T0)
+    assert result.new == ["gw-dongcun-01:1", "gw-dongcun-01:2", "gw-dongcun-01:3"]
+    with db.read() as session:
+        cases = session.scalars(select(Case).order_by(Case.id)).all()
+        assert [(c.state, c.resolution, c.is_open, c.last_event_id) for c in cases] == [
+            ("closed", "cancelled", False, "gw-dongcun-01:2"),
+            ("new", None, True, "gw-dongcun-01:3"),
+        ]
+    assert sorted(a.payload["type"] for a in result.alerts) == ["case_opened", "case_updated"]
