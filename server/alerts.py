@@ -73,8 +73,11 @@ def build_alert(
     device = place.device
     station = place.station
     # The case's region, not the device's: a transferred case goes to its new owners.
-    region = session.get(Region, case.region_id) if case.region_id is not None else None
-    chain = region_chain(session, region) if region is not None else []
+    if place.region is not None and place.region.id == case.region_id:
+        chain = place.chain  # the usual case, already resolved for the whole batch
+    else:
+        region = session.get(Region, case.region_id) if case.region_id is not None else None
+        chain = region_chain(session, region) if region is not None else []
     path = [r.code for r in chain]
     payload: dict[str, Any] = {
         "v": 1,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from protocol.event import Event
@@ -58,10 +59,8 @@ def store_events(
             }
         )
     inserted = insert_ignore_many(session, EventRow, rows, [EventRow.id])
+    fresh: list[Event] = []
     seen: set[str] = set()
-    # One alert per case per batch, built once: a backlog of repeats for one case tells the
-    # duty room once, with the latest event and the count, instead of once per repeat.
-    pending: dict[int, _Pending] = {}
     for ev in events:
         # A batch may carry the same event twice (a resend merged into a new batch): once counts.
         if ev.id not in inserted or ev.id in seen:
@@ -69,16 +68,13 @@ def store_events(
             continue
         seen.add(ev.id)
         result.new.append(ev.id)
-        touched = _group(session, ev, places[ev.device], now, deadlines, result)
-        if touched is not None:
-            earlier = pending.get(touched.case.id)
-            if earlier is not None and earlier.type == "case_opened" and touched.type == "event_attached":
-                touched.type = "case_opened"
-            pending[touched.case.id] = touched
-    for item in pending.values():
-        session.refresh(item.case)
-        row = session.get(EventRow, item.event_id)
-        result.alerts.append(build_alert(session, item.type, item.case, row, item.place))
+        fresh.append(ev)
+    work = _CaseWork(session, fresh, now, deadlines, result)
+    for ev in fresh:
+        alarm_class = ALARM_CLASS.get(ev.kind)
+        if alarm_class is not None:
+            work.group(ev, alarm_class, places[ev.device])
+    work.finish()
     return result
 
 
@@ -90,78 +86,127 @@ class _Pending:
     place: Place
 
 
-def _group(
-    session: Session, ev: Event, place: Place, now: datetime, deadlines: Deadlines, result: StoreResult
-) -> _Pending | None:
-    alarm_class = ALARM_CLASS.get(ev.kind)
-    if alarm_class is None:
-        return None
+class _CaseWork:
+    """Case work of one batch, done per case rather than per event.
 
-    def find_open() -> Case | None:
-        return session.scalars(
+    Open cases of the batch's devices are read in one query; links, counters and alerts are
+    written once per case at the end. Events are still taken in order, so a cancel settles the
+    case it follows and a later panic opens a new one.
+    """
+
+    def __init__(
+        self, session: Session, events: list[Event], now: datetime, deadlines: Deadlines, result: StoreResult
+    ) -> None:
+        self.session = session
+        self.now = now
+        self.deadlines = deadlines
+        self.result = result
+        devices = {ev.device for ev in events if ALARM_CLASS.get(ev.kind) is not None}
+        self.open: dict[tuple[str, str], Case] = {}
+        if devices:
+            for case in session.scalars(
+                select(Case).where(Case.is_open.is_(True), Case.device_id.in_(devices))
+            ):
+                self.open[(case.device_id, case.alarm_class)] = case
+        self.links: list[dict[str, Any]] = []
+        self.counts: dict[int, int] = {}
+        self.last: dict[int, str] = {}
+        # One alert per case per batch: a backlog of repeats for one case tells the duty room
+        # once, with the latest event and the count, instead of once per repeat.
+        self.pending: dict[int, _Pending] = {}
+
+    def _find_open(self, device: str, alarm_class: str) -> Case | None:
+        return self.session.scalars(
             select(Case).where(
-                Case.device_id == ev.device, Case.alarm_class == alarm_class, Case.is_open.is_(True)
+                Case.device_id == device, Case.alarm_class == alarm_class, Case.is_open.is_(True)
             )
         ).one_or_none()
 
-    opened = False
-    # Most alarms join a case already open: look first, and only try to open one when none is.
-    case = find_open()
-    if case is None and ev.kind in OPENS_CASE:
-        # The partial unique index decides who opens the case; a concurrent writer that
-        # loses simply finds the winner's row below.
-        opened = open_case_once(
-            session,
-            device_id=ev.device,
-            gateway_id=ev.gateway,
-            alarm_class=alarm_class,
-            kind=ev.kind.value,
-            priority=ev.priority.value,
-            category="alarm" if ev.priority is Priority.ALARM else "maintenance",
-            region_id=place.region.id if place.region is not None else None,
-            region_path=place.path_text,
-            now=now,
-            deadlines=deadlines,
-        )
-        case = find_open()
-    if case is None:
-        return None  # a restore or cancel with nothing open: stored, nothing to settle
-    session.add(CaseEvent(case_id=case.id, event_id=ev.id))
-    session.execute(
-        update(Case)
-        .where(Case.id == case.id)
-        .values(event_count=Case.event_count + 1, last_event_id=ev.id, updated_at=now)
-        # The counters are read back once per case when the batch's alerts are built.
-        .execution_options(synchronize_session=False)
-    )
-    if (
-        ev.kind is Kind.PANIC_CANCEL
-        and case.state == "new"
-        and now - case.opened_at <= timedelta(seconds=deadlines.cancel_grace)
-    ):
-        # The villager took it back before anyone accepted: close it, and say so on the wire.
-        apply_action(
-            session,
-            case.id,
-            device_scope(ev.device),
-            "cancel",
-            now,
-            note="cancelled on the device",
-            data={"event": ev.id},
-            deadlines=deadlines,
-        )
-        return _Pending("case_updated", case, ev.id, place)
-    if opened:
-        result.cases_opened.append(case.id)
-        session.add(
-            CaseAction(
-                case_id=case.id,
-                action="open",
-                from_state=None,
-                to_state="new",
-                actor="device:%s" % ev.device,
-                at=now,
-                data={"event": ev.id},
+    def group(self, ev: Event, alarm_class: str, place: Place) -> None:
+        key = (ev.device, alarm_class)
+        case = self.open.get(key)
+        opened = False
+        if case is None and ev.kind in OPENS_CASE:
+            # The partial unique index decides who opens the case; a concurrent writer that
+            # loses simply finds the winner's row below.
+            opened = open_case_once(
+                self.session,
+                device_id=ev.device,
+                gateway_id=ev.gateway,
+                alarm_class=alarm_class,
+                kind=ev.kind.value,
+                priority=ev.priority.value,
+                category="alarm" if ev.priority is Priority.ALARM else "maintenance",
+                region_id=place.region.id if place.region is not None else None,
+                region_path=place.path_text,
+                now=self.now,
+                deadlines=self.deadlines,
             )
+            case = self._find_open(ev.device, alarm_class)
+            if case is not None:
+                self.open[key] = case
+        if case is None:
+            return  # a restore or cancel with nothing open: stored, nothing to settle
+        self.links.append({"case_id": case.id, "event_id": ev.id})
+        self.counts[case.id] = self.counts.get(case.id, 0) + 1
+        self.last[case.id] = ev.id
+        if (
+            ev.kind is Kind.PANIC_CANCEL
+            and case.state == "new"
+            and self.now - case.opened_at <= timedelta(seconds=self.deadlines.cancel_grace)
+        ):
+            # The villager took it back before anyone accepted: close it, and say so on the wire.
+            apply_action(
+                self.session,
+                case.id,
+                device_scope(ev.device),
+                "cancel",
+                self.now,
+                note="cancelled on the device",
+                data={"event": ev.id},
+                deadlines=self.deadlines,
+            )
+            del self.open[key]
+            self.pending[case.id] = _Pending("case_updated", case, ev.id, place)
+            return
+        if opened:
+            self.result.cases_opened.append(case.id)
+            self.session.add(
+                CaseAction(
+                    case_id=case.id,
+                    action="open",
+                    from_state=None,
+                    to_state="new",
+                    actor="device:%s" % ev.device,
+                    at=self.now,
+                    data={"event": ev.id},
+                )
+            )
+        earlier = self.pending.get(case.id)
+        kind = (
+            "case_opened"
+            if opened or (earlier is not None and earlier.type == "case_opened")
+            else ("event_attached")
         )
-    return _Pending("case_opened" if opened else "event_attached", case, ev.id, place)
+        self.pending[case.id] = _Pending(kind, case, ev.id, place)
+
+    def finish(self) -> None:
+        session = self.session
+        session.flush()
+        if self.links:
+            session.execute(insert(CaseEvent), self.links)
+        for case_id, count in self.counts.items():
+            session.execute(
+                update(Case)
+                .where(Case.id == case_id)
+                .values(
+                    event_count=Case.event_count + count,
+                    last_event_id=self.last[case_id],
+                    updated_at=self.now,
+                )
+                .execution_options(synchronize_session=False)  # read back below
+            )
+        for item in self.pending.values():
+            session.refresh(item.case)
+            row = session.get(EventRow, item.event_id)
+            self.result.alerts.append(build_alert(session, item.type, item.case, row, item.place))
