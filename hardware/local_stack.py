@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from server.broker.mosquitto import Mosquitto, free_port, mosquitto_binary
+from server.broker.mosquitto import Mosquitto, free_port, mosquitto_binary, terminate
 
 
 class StackError(RuntimeError):
@@ -121,16 +120,9 @@ class _Process:
             raise StackError("%s exited with %s:\n%s" % (self.args[3:5], self.proc.returncode, tail))
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+        if self.proc is not None:
+            terminate(self.proc, timeout)
+            self.proc = None
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, as when power is cut."""
