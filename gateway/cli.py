@@ -114,6 +114,16 @@ def _listen(settings: GatewaySettings, seconds: float) -> None:
         time.sleep(0.5)
 
 
+def _models_for(device: str) -> list[str]:
+    """Catalog models that can serve the device (its transport; for 433 MHz, its protocol)."""
+    from gateway.catalog import device_transport, load_device_catalog
+
+    transport = device_transport(device)
+    protocol = device.split("-")[1]
+    return sorted(name for name, m in load_device_catalog(()).items()
+                  if m.transport == transport and (m.rf is None or protocol in m.rf.protocols))
+
+
 def _pair(args: argparse.Namespace, settings: GatewaySettings) -> int:
     from gateway.tools import add_device, unknown_devices
 
@@ -137,6 +147,7 @@ def _pair(args: argparse.Namespace, settings: GatewaySettings) -> int:
             return 2
         device = seen[int(choice) - 1]["device"]
         name = name or input("名称 / name: ").strip()
+        model = model or input("型号 / model (%s; empty = none): " % ", ".join(_models_for(device))).strip()
         kind = kind or input("报警类型 / kind (panic, fire, door_open... empty = by model): ").strip()
         location = location or input("位置 / location: ").strip()
     if not name:

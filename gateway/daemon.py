@@ -14,14 +14,15 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from gateway import __version__
-from gateway.catalog import Catalog
+from gateway.catalog import check_devices, load_device_catalog
 from gateway.commands import NodeCommands
 from gateway.config import GatewaySettings, load_settings
 from gateway.counters import Counters
-from gateway.decoding import BleTracker, Decoded, Outcome, Rejected, RfMapper, rf_split
+from gateway.decoding import BleTracker, Decoded, Outcome, Rejected, RfMapper, bridge_protocols
 from gateway.errors import GatewayError
 from gateway.outbox import (
     LEVEL_ACCEPTED,
@@ -42,7 +43,6 @@ from gateway.supervision import Supervisor
 from gateway.uplink import Uplink
 from protocol import serial_line as sl
 from protocol.errors import ProtocolError
-from protocol.ids import rf_device_id
 from protocol.kinds import Kind, Priority
 from protocol.payloads import Command, CommandResult
 from protocol.rflink import parse_rflink
@@ -60,13 +60,14 @@ class Gateway:
                  monotonic: Callable[[], float] = time.monotonic,
                  now: Callable[[], datetime] = utcnow,
                  ble_factory: ScannerFactory | None = None,
-                 catalog: Catalog | None = None) -> None:
+                 catalog_dir: Path | None = None) -> None:
         self.settings = settings
         self.clock = clock
         self.monotonic = monotonic
         self.now = now
         self.counters = Counters()
-        self.catalog = catalog or Catalog.load()
+        # The one device catalog; a broken one, or a device naming a model it lacks, stops here.
+        self.catalog = load_device_catalog(settings.devices, catalog_dir)
         self.registry = Registry(settings.devices, clock=clock)
         self.supervisor = Supervisor(self.registry, self.catalog, monotonic)
         self.ble = BleTracker(self.registry.get, self.catalog, clock=monotonic)
@@ -283,14 +284,11 @@ class Gateway:
         """A code from our RF bridge. The bridge may retry a line until it is acked, so the
         line is acked like a node's event: after the commit, and a retry is recognised by
         (device, bridge seq, line body) like any retransmission."""
-        try:
-            address, code = rf_split(msg.proto, msg.code)
-            device = rf_device_id(msg.proto, address)
-        except (ProtocolError, ValueError):
+        outcomes = self.rf.feed_code(bridge_protocols(msg), msg.code, {"bridge": "sn-" + msg.node})
+        if any(isinstance(o, Rejected) and o.reason == "bad_code" for o in outcomes):
             self.counters.inc("rejected.rf_bad_code")
             reply(sl.encode(sl.SerialNak(msg.node, msg.seq, "bad_code")))
             return
-        outcomes = self.rf.feed(device, code, {"bridge": "sn-" + msg.node})
         body = sl.encode(msg).rpartition(b"*")[0].decode("ascii")
         stored = ack_line(msg.node, msg.seq, sl.AckLevel.STORED)
 
@@ -408,6 +406,7 @@ class Gateway:
         if self.settings.source is None:
             raise GatewayError("settings were not loaded from a file")
         fresh = load_settings(self.settings.source)
+        check_devices(self.catalog, fresh.devices)
         self.registry.replace_devices(fresh.devices)
         self._unknown_dirty = True
         log.info("reloaded %d devices from %s", len(fresh.devices), self.settings.source)

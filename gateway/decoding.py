@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.catalog import Catalog, Model
+from gateway.catalog import model_of
 from gateway.config import DeviceSettings
+from hardware.catalog import Catalog
+from protocol import serial_line as sl
 from protocol.bthome import decode_bthome
 from protocol.errors import ProtocolError
 from protocol.ids import ble_device_id
@@ -25,6 +27,9 @@ DeviceLookup = Callable[[str], DeviceSettings | None]
 BLE_REPEAT_WINDOW_S = 5.0
 # rtl_433 prints each repeat of a press (about 60 ms apart); RFLink and our bridge repeat too.
 RF_REPEAT_WINDOW_S = 1.5
+# EV1527 and PT2262 share one air format: the bridge labels every code with the first, and adds
+# ``tri=<12 symbols>`` when the code is also a valid PT2262 tristate code.
+PT2262 = "pt2262"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +60,10 @@ class Rejected:
 Outcome = Decoded | Rejected
 
 
-def _model(catalog: Catalog, dev: DeviceSettings | None, transport: str) -> Model:
-    return catalog.model(dev.model if dev else "", transport)
-
-
 def _fallback_kind(dev: DeviceSettings | None) -> Kind | None:
-    """A device configured with an event kind (``kind = "panic"``) turns any unmapped code
-    into that kind: single-code transmitters such as a panic pendant need no code table."""
+    """A device configured with an event kind (``kind = "panic"``) turns any code its model
+    does not list into that kind: single-code transmitters such as a panic pendant need no
+    code table."""
     if dev is None or not dev.kind:
         return None
     try:
@@ -132,7 +134,7 @@ class BleTracker:
         st.packet_id = advert.packet_id
         st.last_raw, st.last_raw_at = service_data, now
 
-        model = _model(self.catalog, dev, "ble")
+        model = model_of(self.catalog, dev)
         base: dict[str, Any] = {}
         for name in ("battery", "temperature", "humidity"):
             if name in advert.values:
@@ -144,10 +146,13 @@ class BleTracker:
         out: list[Outcome] = []
         for name, event in advert.events.items():
             token = "%s=%s" % (_INSTANCE.sub("", name), event)
-            if token in model.codes and model.codes[token] is None:
-                continue  # the model says: known, never an event
-            kind = model.codes.get(token, _fallback_kind(dev))
-            if kind is not None:
+            if model is not None and model.knows(token):
+                kind = model.kind_for(token)
+                if kind is None:
+                    continue  # the model says: known, never an event
+            else:
+                kind = _fallback_kind(dev)
+            if kind is not None or dev is None:  # an unknown device (decode): shown, kind null
                 out.append(Decoded(device, kind, {**base, "button": name, "event": event}, advert.counter))
             else:
                 out.append(Rejected(device, "unmapped_code", "%s=%s" % (name, event)))
@@ -158,7 +163,8 @@ class BleTracker:
             st.states[name] = value
             if before == value:
                 continue  # the same state again is a cached value, not an event
-            kind = model.codes.get("%s=%s" % (name, "true" if value else "false"))
+            token = "%s=%s" % (name, "true" if value else "false")
+            kind = model.kind_for(token) if model is not None else None
             if kind is None:
                 continue
             if before is None and (not value or kind in _STATE_KINDS):
@@ -183,6 +189,7 @@ class RfMapper:
         self._last: dict[tuple[str, str], float] = {}
 
     def feed(self, device: str, code: str, data: dict[str, Any] | None = None) -> list[Outcome]:
+        """A code a receiver already split into transmitter and switch (RFLink, rtl_433)."""
         now = self.clock()
         key = (device, code)
         last = self._last.get(key)
@@ -194,13 +201,10 @@ class RfMapper:
         dev = self.lookup(device)
         if dev is None and not self.allow_unknown:
             return [Rejected(device, "unknown_device", code)]
-        model = _model(self.catalog, dev, "rf")
+        model = model_of(self.catalog, dev)
         payload = {"code": code, **(data or {})}
-        if code in model.codes:
-            kind = model.codes[code]
-            if kind is None:
-                return [Decoded(device, None, payload)]
-            return [Decoded(device, kind, payload)]
+        if model is not None and model.knows(code):
+            return [Decoded(device, model.kind_for(code), payload)]
         fallback = _fallback_kind(dev)
         if fallback is not None:
             return [Decoded(device, fallback, payload)]
@@ -208,16 +212,33 @@ class RfMapper:
             return [Decoded(device, None, payload)]
         return [Rejected(device, "unmapped_code", code)]
 
+    def feed_code(self, protocols: Sequence[str], code: str,
+                  data: dict[str, Any] | None = None) -> list[Outcome]:
+        """A whole code (our RF bridge's ``RF`` line), split by the catalog's rule for each
+        protocol it may be in: the bridge names ``ev1527`` and, when the code is also a valid
+        PT2262 tristate code, ``pt2262`` as well. The candidate on the allowlist wins; with
+        none allowed, every candidate is reported (all of them are shown for pairing)."""
+        candidates: list[tuple[str, str]] = []
+        problems: list[str] = []
+        for protocol in protocols:
+            try:
+                candidates.append(self.catalog.rf_split(protocol, code))
+            except ProtocolError as exc:
+                problems.append(exc.detail or exc.reason)
+        if not candidates:
+            return [Rejected(None, "bad_code", "; ".join(problems))]
+        for device, switch in candidates:
+            if self.lookup(device) is not None:
+                return self.feed(device, switch, data)
+        out: list[Outcome] = []
+        for device, switch in candidates:
+            out.extend(self.feed(device, switch, data))
+        return out
 
-# Our bridge sends the whole code; the low bits say which button or state (hardware/catalog).
-RF_SPLIT = {"ev1527": (4, 6), "pt2262": (8, 4)}  # protocol -> (switch bits, id hex digits)
 
-
-def rf_split(protocol: str, code_hex: str) -> tuple[str, str]:
-    """``("ev1527", "1e9f5b")`` -> ``("01e9f5", "0b")``: the transmitter id as RFLink prints it
-    and the switch token, so one sensor has one device id whichever receiver heard it."""
-    value = int(code_hex, 16)
-    switch_bits, digits = RF_SPLIT.get(protocol, (0, 1))
-    if switch_bits == 0:
-        return code_hex.lower(), "00"
-    return "%0*x" % (digits, value >> switch_bits), "%02x" % (value & ((1 << switch_bits) - 1))
+def bridge_protocols(msg: sl.SerialRfCode) -> tuple[str, ...]:
+    """The protocols an ``RF`` line's code may be in: the bridge's label, and PT2262 too when
+    the bridge found the code to be a valid PT2262 tristate code."""
+    if "tri" in msg.data and msg.proto != PT2262:
+        return msg.proto, PT2262
+    return (msg.proto,)

@@ -8,14 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.catalog import Catalog
+from gateway.catalog import model_of
 from gateway.decoding import Decoded
 from gateway.registry import Registry
+from hardware.catalog import Catalog
 from protocol.kinds import Kind
 
 BATTERY_HYSTERESIS = 5  # percent above the threshold before a low battery counts as fixed
-
-_TRANSPORT = {"sn": "serial", "ble": "ble", "rf": "rf"}
 
 
 @dataclass(slots=True)
@@ -34,18 +33,19 @@ class Supervisor:
         self._watch: dict[str, _Watch] = {}
         self._started = clock()
 
-    def _timeout(self, device: str) -> tuple[float | None, int]:
-        dev = self.registry.get(device)
-        if dev is None:
-            return None, 20
-        model = self.catalog.model(dev.model, _TRANSPORT.get(device.split("-", 1)[0], "serial"))
-        return model.supervision_s, model.low_battery_pct
+    def _rules(self, device: str) -> tuple[float | None, int | None]:
+        """The device's supervision timeout and low-battery threshold, from its catalog model;
+        None where the model has none (or the device has no model)."""
+        model = model_of(self.catalog, self.registry.get(device))
+        if model is None:
+            return None, None
+        return (float(model.supervision_s) if model.supervised else None), model.low_battery_pct
 
     def heard(self, device: str, data: dict[str, Any] | None = None) -> list[Decoded]:
         """A message from ``device`` arrived (any kind): it is alive; check its battery."""
         now = self.clock()
         out: list[Decoded] = []
-        _, low_pct = self._timeout(device)
+        _, low_pct = self._rules(device)
         with self._lock:
             w = self._watch.get(device)
             if w is None:
@@ -56,7 +56,7 @@ class Supervisor:
                 w.missing = False
                 out.append(Decoded(device, Kind.DEVICE_BACK, {"silent_s": round(silent_for)}))
             battery = (data or {}).get("battery")
-            if isinstance(battery, (int, float)) and not isinstance(battery, bool):
+            if low_pct is not None and isinstance(battery, (int, float)) and not isinstance(battery, bool):
                 if not w.battery_low and battery < low_pct:
                     w.battery_low = True
                     out.append(Decoded(device, Kind.LOW_BATTERY, {"battery": battery}))
@@ -70,7 +70,7 @@ class Supervisor:
         now = self.clock()
         out: list[Decoded] = []
         for dev in self.registry.known():
-            timeout, _ = self._timeout(dev.id)
+            timeout, _ = self._rules(dev.id)
             if timeout is None:
                 continue
             with self._lock:

@@ -9,14 +9,14 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from gateway.catalog import Catalog
+from gateway.catalog import check_devices, load_device_catalog
 from gateway.config import DeviceSettings, GatewaySettings, load_settings
-from gateway.decoding import BleTracker, Decoded, Outcome, Rejected, RfMapper, rf_split
+from gateway.decoding import BleTracker, Decoded, Outcome, Rejected, RfMapper, bridge_protocols
 from gateway.errors import ConfigError, GatewayError
 from gateway.outbox import Incoming, Outbox, utcnow
 from protocol import serial_line as sl
 from protocol.errors import ProtocolError
-from protocol.ids import ble_device_id, check_device_id, rf_device_id, serial_device_id
+from protocol.ids import ble_device_id, check_device_id, serial_device_id
 from protocol.kinds import KINDS
 from protocol.rflink import parse_rflink
 from protocol.rtl433 import parse_rtl433
@@ -36,7 +36,7 @@ class Decoder:
         self.transport = transport
         self.address = address
         devices = {d.id: d for d in (settings.devices if settings else ())}
-        catalog = Catalog.load()
+        catalog = load_device_catalog(devices.values())  # what the gateway's start-up loads
         lookup: Callable[[str], DeviceSettings | None] = devices.get
         keys: dict[str, bytes] = {}
         if key is not None and address is not None:
@@ -100,11 +100,7 @@ class Decoder:
         except ProtocolError as exc:
             return [Rejected(None, exc.reason, exc.detail)]
         if isinstance(msg, sl.SerialRfCode):
-            try:
-                address, code = rf_split(msg.proto, msg.code)
-                return self.rf.feed(rf_device_id(msg.proto, address), code)
-            except (ProtocolError, ValueError) as exc:
-                return [Rejected(None, "bad_code", str(exc))]
+            return self.rf.feed_code(bridge_protocols(msg), msg.code)
         if not isinstance(msg, sl.SerialEvent):
             return [Rejected(serial_device_id(msg.node), "not_an_event", type(msg).__name__)]
         device = serial_device_id(msg.node)
@@ -237,7 +233,9 @@ def add_device(config: Path, device: str, name: str, *, kind: str = "", location
             lines.append("%s = %s" % (field_name, _toml(value)))
     config.write_text(before.rstrip("\n") + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
     try:
-        return load_settings(config)
+        paired = load_settings(config)
+        check_devices(load_device_catalog(()), paired.devices)  # or the next start-up would fail
+        return paired
     except ConfigError:
         config.write_text(before, encoding="utf-8")
         raise

@@ -1,269 +1,275 @@
-"""Device catalog: one TOML file per supported device model in ``hardware/catalog/``.
+"""Device catalog: one TOML file per supported device model in ``hardware/catalog/``, the only
+place that says what a device's codes mean, how its 433 MHz code splits into transmitter id
+and switch, how often it must be heard and when its battery is low.
 
-The gateway reads it to turn what a transport hears (a serial event kind, a BTHome object,
-a 433 MHz code) into a device id and an event kind, and to know how often a model reports.
-The schema is in ``hardware/catalog/README.md``.
+The gateway, the server and ``shouwang gateway decode`` all load it through ``load_catalog()``;
+there is no other table and no fallback. The schema is in ``hardware/catalog/README.md``.
 
     from hardware.catalog import load_catalog
-    models = load_catalog()                       # {"sw-panic-button": DeviceModel, ...}
-    model = models["ev1527-door"]
-    device_id, switch = model.rf_split("ev1527", "1e9f5b")   # ("rf-ev1527-01e9f5", "0b")
-    model.kind_for(switch)                                    # Kind.DOOR_OPEN
+    catalog = load_catalog()                      # Catalog: a mapping model name -> DeviceModel
+    catalog.rf_split("ev1527", "1e9f5b")          # ("rf-ev1527-01e9f5", "0b")
+    catalog["ev1527-door"].kind_for("0b")         # Kind.DOOR_OPEN
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from hardware import HardwareError
 from protocol.errors import ProtocolError
 from protocol.ids import check_device_id
-from protocol.kinds import Kind, parse_kind
+from protocol.kinds import Kind
 
 CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
 TRANSPORTS = ("serial", "ble", "rf")
 IGNORE = "ignore"
 
-_MODEL = re.compile(r"[a-z0-9][a-z0-9-]{1,47}")
-_PROTO = re.compile(r"[a-z0-9]{1,16}")
+_MODEL_NAME = r"^[a-z0-9][a-z0-9-]{1,47}$"
+_PROTOCOL = r"^[a-z0-9]{1,16}$"
 _BLE_TOKEN = re.compile(r"[a-z0-9_]{1,32}=[a-z0-9_.\-]{1,32}")
 
 
 class CatalogError(HardwareError):
-    """A catalog file that does not follow the schema; the message names the file and field."""
-
-
-@dataclass(frozen=True, slots=True)
-class RfRule:
-    """How a 433 MHz code splits into the transmitter id and the switch (button/state) bits."""
-
-    protocols: tuple[str, ...]
-    code_bits: int
-    switch_bits: int
-    id_digits: int
-
-    def split(self, protocol: str, code: str | int) -> tuple[str, str]:
-        """``("ev1527", "1e9f5b")`` -> ``("rf-ev1527-01e9f5", "0b")``."""
-        value = int(code, 16) if isinstance(code, str) else code
-        if value < 0 or value >> self.code_bits:
-            raise ProtocolError("bad_code", "%s code %r is over %d bits" % (protocol, code, self.code_bits))
-        ident = value >> self.switch_bits
-        switch = value & ((1 << self.switch_bits) - 1)
-        device = check_device_id("rf-%s-%0*x" % (protocol, self.id_digits, ident))
-        return device, switch_token(switch)
+    """A catalog that cannot be used; the message names the file and the field."""
 
 
 def switch_token(value: int | str) -> str:
     """Canonical form of an RF switch value: two or more lower-case hex digits (RFLink's
-    ``SWITCH=0b``, rtl_433's ``cmd: 12`` -> ``0c``)."""
+    ``SWITCH=0b``, rtl_433's ``cmd: 12`` -> ``0c``). ``ValueError`` when it is not hex."""
     number = int(value, 16) if isinstance(value, str) else value
+    if number < 0:
+        raise ValueError("negative switch value %r" % value)
     return "%02x" % number
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceModel:
-    model: str
-    name: str
-    name_zh: str
-    vendor: str
-    transport: str
-    id_format: str
-    kinds: frozenset[Kind]
-    events: dict[str, Kind | None] = field(default_factory=dict)
-    battery: str = ""
-    battery_reported: bool = False
-    low_battery_pct: int | None = None
-    heartbeat_s: int = 0
-    supervision_s: int = 0
+def _kind_or_ignore(value: object) -> Kind | None:
+    if value == IGNORE:
+        return None
+    if isinstance(value, str):
+        try:
+            return Kind(value)
+        except ValueError:
+            pass
+    raise ValueError("unknown kind %r (one of %s, or %r)" % (value, ", ".join(k.value for k in Kind), IGNORE))
+
+
+def _kind(value: object) -> Kind:
+    kind = _kind_or_ignore(value)
+    if kind is None:
+        raise ValueError("%r is not a kind: serial models list the kinds they send" % IGNORE)
+    return kind
+
+
+_Target = Annotated[Kind | None, BeforeValidator(_kind_or_ignore)]
+_NativeKind = Annotated[Kind, BeforeValidator(_kind)]
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RfRule(_Table):
+    """How a 433 MHz code splits into the transmitter id and the switch (button/state) bits."""
+
+    protocols: tuple[Annotated[str, Field(pattern=_PROTOCOL)], ...] = Field(min_length=1)
+    code_bits: StrictInt = Field(gt=1, le=64)
+    switch_bits: StrictInt = Field(gt=0)
+    id_digits: StrictInt | None = Field(default=None, gt=0, le=16)
+
+    @model_validator(mode="after")
+    def _bits(self) -> RfRule:
+        if not self.switch_bits < self.code_bits:
+            raise ValueError("[rf] needs 0 < switch_bits < code_bits <= 64")
+        return self
+
+    @property
+    def width(self) -> int:
+        """Hex digits of the transmitter id in the device id."""
+        return self.id_digits or (self.code_bits - self.switch_bits + 3) // 4
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.code_bits, self.switch_bits, self.width
+
+    def split(self, protocol: str, code: str | int) -> tuple[str, str]:
+        """``("ev1527", "1e9f5b")`` -> ``("rf-ev1527-01e9f5", "0b")``."""
+        try:
+            value = int(code, 16) if isinstance(code, str) else code
+        except ValueError:
+            raise ProtocolError("bad_code", "%s code %r is not hex" % (protocol, code)) from None
+        if value < 0 or value >> self.code_bits:
+            raise ProtocolError("bad_code", "%s code %r is over %d bits" % (protocol, code, self.code_bits))
+        ident = value >> self.switch_bits
+        switch = value & ((1 << self.switch_bits) - 1)
+        device = check_device_id("rf-%s-%0*x" % (protocol, self.width, ident))
+        return device, switch_token(switch)
+
+
+class BleInfo(_Table):
+    names: tuple[StrictStr, ...] = ()  # advertised local names, for discovery
+    encrypted: StrictBool = False  # BTHome AES-CCM expected
+
+
+class DeviceModel(_Table):
+    """One catalog file. ``events`` maps a source token to a kind (``None``: known, never an
+    event): a BTHome ``object=value`` for BLE models, a switch value for RF models. Serial
+    models list the kinds their line carries in ``kinds``."""
+
+    model: str = Field(pattern=_MODEL_NAME)
+    name: StrictStr = Field(min_length=1)
+    name_zh: StrictStr = Field(min_length=1)
+    vendor: StrictStr = Field(min_length=1)
+    transport: Literal["serial", "ble", "rf"]
+    id_format: StrictStr = Field(min_length=1)
+    kinds: tuple[_NativeKind, ...] = ()
+    events: dict[str, _Target] = Field(default_factory=dict)
     rf: RfRule | None = None
-    ble_names: tuple[str, ...] = ()
-    ble_encrypted: bool = False
-    notes: str = ""
-    source: Path | None = None
+    ble: BleInfo | None = None
+    battery: StrictStr = ""
+    battery_reported: StrictBool = False
+    low_battery_pct: StrictInt | None = Field(default=None, ge=1, le=99)
+    heartbeat_s: StrictInt = Field(default=0, ge=0)
+    supervision_s: StrictInt = Field(default=0, ge=0)
+    notes: StrictStr = ""
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @field_validator("events", mode="after")
+    @classmethod
+    def _tokens(cls, events: dict[str, Kind | None], info: ValidationInfo) -> dict[str, Kind | None]:
+        transport = info.data.get("transport")
+        out: dict[str, Kind | None] = {}
+        for token, kind in events.items():
+            if transport == "rf":
+                try:
+                    key = switch_token(token)
+                except ValueError:
+                    raise ValueError("RF switch %r is not hex" % token) from None
+            else:
+                key = token.lower()
+                if transport == "ble" and not _BLE_TOKEN.fullmatch(key):
+                    raise ValueError("BLE event %r must look like object=value" % token)
+            if key in out:
+                raise ValueError("event %r listed twice" % token)
+            out[key] = kind
+        return out
+
+    @model_validator(mode="after")
+    def _by_transport(self) -> DeviceModel:
+        t = self.transport
+        if t == "serial":
+            if self.events:
+                raise ValueError("serial models list native kinds in 'kinds', not [events]")
+            if not self.kinds:
+                raise ValueError("serial models need 'kinds', the kinds their line carries")
+        else:
+            if not self.events:
+                raise ValueError("%s models need an [events] table" % t)
+            if self.kinds:
+                raise ValueError("'kinds' is derived from [events] for %s models" % t)
+        if (self.rf is not None) != (t == "rf"):
+            raise ValueError("[rf] is required for rf models and only for them")
+        if (self.ble is not None) != (t == "ble"):
+            raise ValueError("[ble] is required for ble models and only for them")
+        if self.heartbeat_s and self.supervision_s and self.supervision_s < 2 * self.heartbeat_s:
+            raise ValueError("supervision_s must allow at least two missed heartbeats (>= 2 x heartbeat_s)")
+        return self
+
+    @property
+    def source(self) -> Path | None:
+        """The file the model was read from."""
+        return self._source
+
+    @property
+    def emits(self) -> frozenset[Kind]:
+        """Every kind this model can produce."""
+        if self.transport == "serial":
+            return frozenset(self.kinds)
+        return frozenset(k for k in self.events.values() if k is not None)
+
+    @property
+    def supervised(self) -> bool:
+        return self.supervision_s > 0
+
+    def _token(self, token: str) -> str | None:
+        if self.transport == "rf":
+            try:
+                return switch_token(token)
+            except ValueError:
+                return None
+        return token.lower()
+
+    def knows(self, token: str) -> bool:
+        """Whether the model lists ``token`` (mapped to a kind or to ``ignore``)."""
+        if self.transport == "serial":
+            return token in self.kinds
+        key = self._token(token)
+        return key is not None and key in self.events
 
     def kind_for(self, token: str) -> Kind | None:
         """Kind for a source token: a serial kind (``panic``), a BTHome ``object=value``
         (``button=long_press``, ``opening=true``) or an RF switch (``0b``, any hex form).
         None when the model says to ignore the token or does not know it."""
         if self.transport == "serial":
-            try:
-                kind = parse_kind(token)
-            except ProtocolError:
-                return None
-            return kind if kind in self.kinds else None
-        if self.transport == "rf":
-            try:
-                token = switch_token(token)
-            except ValueError:
-                return None
-        return self.events.get(token)
-
-    def knows(self, token: str) -> bool:
-        if self.transport == "serial":
-            return self.kind_for(token) is not None
-        if self.transport == "rf":
-            try:
-                token = switch_token(token)
-            except ValueError:
-                return False
-        return token in self.events
+            return Kind(token) if token in self.kinds else None
+        key = self._token(token)
+        return self.events.get(key) if key is not None else None
 
     def rf_split(self, protocol: str, code: str | int) -> tuple[str, str]:
         if self.rf is None or protocol not in self.rf.protocols:
             raise ProtocolError("wrong_model", "%s does not speak %s" % (self.model, protocol))
         return self.rf.split(protocol, code)
 
-    @property
-    def supervised(self) -> bool:
-        return self.supervision_s > 0
 
-
-def _need(data: dict[str, Any], key: str, kind: type, where: str) -> Any:
-    if key not in data:
-        raise CatalogError("%s: missing %r" % (where, key))
-    value = data[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise CatalogError("%s: %r must be %s" % (where, key, kind.__name__))
-    return value
-
-
-def _opt(data: dict[str, Any], key: str, kind: type, default: Any, where: str) -> Any:
-    return _need(data, key, kind, where) if key in data else default
-
-
-def _kind_or_ignore(value: Any, where: str) -> Kind | None:
-    if value == IGNORE:
-        return None
-    if not isinstance(value, str):
-        raise CatalogError("%s: event target must be a kind or %r" % (where, IGNORE))
-    try:
-        return parse_kind(value)
-    except ProtocolError:
-        raise CatalogError("%s: unknown kind %r" % (where, value)) from None
-
-
-_FIELDS = frozenset(
-    {
-        "model",
-        "name",
-        "name_zh",
-        "vendor",
-        "transport",
-        "id_format",
-        "kinds",
-        "events",
-        "rf",
-        "ble",
-        "battery",
-        "battery_reported",
-        "low_battery_pct",
-        "heartbeat_s",
-        "supervision_s",
-        "notes",
-    }
-)
-_RF_FIELDS = frozenset({"protocols", "code_bits", "switch_bits", "id_digits"})
-_BLE_FIELDS = frozenset({"names", "encrypted"})
-
-
-def _check_fields(data: dict[str, Any], allowed: frozenset[str], where: str) -> None:
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise CatalogError("%s: unknown field(s) %s" % (where, ", ".join(unknown)))
+def _describe(exc: ValidationError) -> str:
+    """Pydantic's errors, one clause per field: ``field 'events.0a': unknown kind 'explode' ...``."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        text = str(err["msg"]).removeprefix("Value error, ")
+        if not loc:
+            parts.append(text)
+        elif err["type"] == "missing":
+            parts.append("field %r is missing" % loc)
+        elif err["type"] == "extra_forbidden":
+            parts.append("unknown field %r (a typo must not silently change an alarm mapping)" % loc)
+        else:
+            parts.append("field %r: %s" % (loc, text))
+    return "; ".join(parts)
 
 
 def parse_model(data: dict[str, Any], where: str = "<catalog>", source: Path | None = None) -> DeviceModel:
-    _check_fields(data, _FIELDS, where)
-    model = _need(data, "model", str, where)
-    if not _MODEL.fullmatch(model):
-        raise CatalogError("%s: model %r must be lower case letters, digits and '-'" % (where, model))
-    transport = _need(data, "transport", str, where)
-    if transport not in TRANSPORTS:
-        raise CatalogError("%s: transport %r is not one of %s" % (where, transport, ", ".join(TRANSPORTS)))
-    raw_events = _opt(data, "events", dict, {}, where)
-    events: dict[str, Kind | None] = {}
-    kinds: set[Kind] = set()
-    if transport == "serial":
-        if raw_events:
-            raise CatalogError("%s: serial models list native kinds in 'kinds', not 'events'" % where)
-        for item in _need(data, "kinds", list, where):
-            kind = _kind_or_ignore(item, where)
-            if kind is None:
-                raise CatalogError("%s: 'kinds' lists kinds only" % where)
-            kinds.add(kind)
-    else:
-        if not raw_events:
-            raise CatalogError("%s: %s models need an [events] table" % (where, transport))
-        for token, target in raw_events.items():
-            if transport == "rf":
-                try:
-                    key = switch_token(token)
-                except ValueError:
-                    raise CatalogError("%s: RF switch %r is not hex" % (where, token)) from None
-            else:
-                key = token.lower()
-                if not _BLE_TOKEN.fullmatch(key):
-                    raise CatalogError("%s: BLE event %r must look like object=value" % (where, token))
-            if key in events:
-                raise CatalogError("%s: event %r listed twice" % (where, token))
-            events[key] = _kind_or_ignore(target, where)
-        kinds = {k for k in events.values() if k is not None}
-        if "kinds" in data:
-            raise CatalogError("%s: 'kinds' is derived from [events] for %s models" % (where, transport))
-    rf = None
-    if transport == "rf":
-        table = _need(data, "rf", dict, where)
-        _check_fields(table, _RF_FIELDS, where + " [rf]")
-        protocols = tuple(_need(table, "protocols", list, where + " [rf]"))
-        if not protocols or not all(isinstance(p, str) and _PROTO.fullmatch(p) for p in protocols):
-            raise CatalogError("%s: [rf] protocols must be lower-case names" % where)
-        code_bits = _need(table, "code_bits", int, where + " [rf]")
-        switch_bits = _need(table, "switch_bits", int, where + " [rf]")
-        if not 0 < switch_bits < code_bits <= 64:
-            raise CatalogError("%s: [rf] needs 0 < switch_bits < code_bits <= 64" % where)
-        id_digits = _opt(table, "id_digits", int, (code_bits - switch_bits + 3) // 4, where + " [rf]")
-        rf = RfRule(protocols, code_bits, switch_bits, id_digits)
-    ble = _opt(data, "ble", dict, {}, where)
-    _check_fields(ble, _BLE_FIELDS, where + " [ble]")
-    if transport == "ble" and not ble:
-        raise CatalogError("%s: ble models need a [ble] table" % where)
-    heartbeat_s = _opt(data, "heartbeat_s", int, 0, where)
-    supervision_s = _opt(data, "supervision_s", int, 0, where)
-    if heartbeat_s < 0 or supervision_s < 0:
-        raise CatalogError("%s: heartbeat_s and supervision_s are >= 0" % where)
-    if heartbeat_s and supervision_s and supervision_s < 2 * heartbeat_s:
-        raise CatalogError("%s: supervision_s must allow at least two missed heartbeats" % where)
-    low = _opt(data, "low_battery_pct", int, None, where)
-    return DeviceModel(
-        model=model,
-        name=_need(data, "name", str, where),
-        name_zh=_need(data, "name_zh", str, where),
-        vendor=_need(data, "vendor", str, where),
-        transport=transport,
-        id_format=_need(data, "id_format", str, where),
-        kinds=frozenset(kinds),
-        events=events,
-        battery=_opt(data, "battery", str, "", where),
-        battery_reported=_opt(data, "battery_reported", bool, False, where),
-        low_battery_pct=low,
-        heartbeat_s=heartbeat_s,
-        supervision_s=supervision_s,
-        rf=rf,
-        ble_names=tuple(_opt(ble, "names", list, [], where + " [ble]")),
-        ble_encrypted=_opt(ble, "encrypted", bool, False, where + " [ble]"),
-        notes=_opt(data, "notes", str, "", where),
-        source=source,
-    )
+    try:
+        model = DeviceModel.model_validate(data)
+    except ValidationError as exc:
+        raise CatalogError("%s: %s" % (where, _describe(exc))) from None
+    model._source = source
+    return model
 
 
 def load_model(path: Path) -> DeviceModel:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise CatalogError("%s: %s" % (path.name, exc)) from None
     model = parse_model(data, path.name, path)
     if path.stem != model.model:
@@ -271,9 +277,72 @@ def load_model(path: Path) -> DeviceModel:
     return model
 
 
-def load_catalog(path: Path | None = None) -> dict[str, DeviceModel]:
-    """Every ``*.toml`` in ``path`` (default: the catalog shipped with the package), by model."""
+class Catalog(Mapping[str, DeviceModel]):
+    """Every model of one catalog folder, by name, with the RF id split per receiver protocol.
+
+    Models that name the same RF protocol must split its codes the same way: the device id
+    is formed from the code before anyone knows which model the transmitter is."""
+
+    def __init__(self, models: Iterable[DeviceModel], folder: Path) -> None:
+        self.folder = folder
+        self._models: dict[str, DeviceModel] = {}
+        self._rf: dict[str, tuple[RfRule, DeviceModel]] = {}
+        for model in models:
+            if model.model in self._models:
+                raise CatalogError("%s: model %r is listed twice" % (_name(model), model.model))
+            self._models[model.model] = model
+            if model.rf is None:
+                continue
+            for protocol in model.rf.protocols:
+                first = self._rf.get(protocol)
+                if first is None:
+                    self._rf[protocol] = (model.rf, model)
+                elif first[0].shape != model.rf.shape:
+                    raise CatalogError(
+                        "%s: field 'rf': splits %s codes as %d bits with %d switch bits and %d id digits, "
+                        "but %s splits them as %d/%d/%d; one protocol has one split"
+                        % (_name(model), protocol, *model.rf.shape, _name(first[1]), *first[0].shape))
+
+    def __getitem__(self, name: str) -> DeviceModel:
+        return self._models[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._models)
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def model(self, name: str) -> DeviceModel:
+        """The model called ``name``; ``CatalogError`` naming the known ones otherwise."""
+        found = self._models.get(name)
+        if found is None:
+            raise CatalogError("model %r is not in the device catalog (%s has %s)"
+                               % (name, self.folder, ", ".join(sorted(self._models))))
+        return found
+
+    @property
+    def rf_protocols(self) -> frozenset[str]:
+        return frozenset(self._rf)
+
+    def rf_split(self, protocol: str, code: str | int) -> tuple[str, str]:
+        """A receiver's whole code -> (device id, switch token) by the catalog's split for
+        ``protocol``; ``ProtocolError`` when no model names the protocol or the code does not fit."""
+        rule = self._rf.get(protocol)
+        if rule is None:
+            raise ProtocolError("unknown_protocol", "no catalog model speaks %r" % protocol)
+        return rule[0].split(protocol, code)
+
+
+def _name(model: DeviceModel) -> str:
+    return model.source.name if model.source is not None else model.model
+
+
+def load_catalog(path: Path | None = None) -> Catalog:
+    """Every ``*.toml`` in ``path`` (default: the catalog shipped with the package)."""
     folder = CATALOG_DIR if path is None else Path(path)
     if not folder.is_dir():
         raise CatalogError("catalog folder %s does not exist" % folder)
-    return {m.model: m for m in (load_model(p) for p in sorted(folder.glob("*.toml")))}
+    files = sorted(folder.glob("*.toml"))
+    if not files:
+        raise CatalogError("catalog folder %s holds no model (*.toml)" % folder)
+    return Catalog((load_model(p) for p in files), folder)

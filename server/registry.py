@@ -7,31 +7,27 @@ partial update (PATCH).
 from __future__ import annotations
 
 import functools
-import logging
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hardware.catalog import CatalogError, load_catalog
 from protocol.errors import ProtocolError
 from protocol.ids import check_device_id, check_gateway_id
 from server.db.models import Device, Gateway, Station
-from server.errors import Invalid
+from server.errors import ConfigError, Invalid
 from server.regions import locate_grid, region_by_path
-
-log = logging.getLogger(__name__)
 
 
 @functools.cache
-def catalog_models() -> frozenset[str] | None:
-    """Model names of the device catalog; None when the catalog cannot be loaded."""
+def catalog_models() -> frozenset[str]:
+    """Model names of the device catalog, the one the gateways load. A catalog that does not
+    load is a broken installation: ``ConfigError``, never a silent skip of the check."""
     try:
-        from hardware.catalog import load_catalog
-
         return frozenset(load_catalog())
-    except Exception as exc:  # the catalog is optional for the server; say so and carry on
-        log.warning("device catalog unavailable, device models are not checked: %s", exc)
-        return None
+    except CatalogError as exc:
+        raise ConfigError("the device catalog cannot be loaded: %s" % exc) from None
 
 
 def _coords(data: dict[str, Any], obj: Station | Device) -> None:
@@ -102,7 +98,7 @@ def upsert_device(session: Session, device_id: str, data: dict[str, Any]) -> Dev
         dev.gateway_id = data["gateway"]
     if "model" in data:
         models = catalog_models()
-        if data["model"] is not None and models is not None and data["model"] not in models:
+        if data["model"] is not None and data["model"] not in models:
             raise Invalid(
                 "unknown device model %r; the catalog has %s" % (data["model"], ", ".join(sorted(models))),
                 reason="unknown_model",

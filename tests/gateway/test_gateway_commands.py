@@ -137,7 +137,7 @@ def test_cli_decode_contract() -> None:
                         "40005201643a04\n40005201643a04\nzz\n40ee\n")
     assert code == 0
     assert [json.loads(line) for line in out.splitlines()] == [
-        {"line": 1, "device": "ble-a4c1388d18b2", "kind": "panic",
+        {"line": 1, "device": "ble-a4c1388d18b2", "kind": None,  # no config: no model to map it
          "data": {"battery": 100, "packet_id": 82, "button": "button", "event": "long_press"}},
         {"line": 2, "device": "ble-a4c1388d18b2", "rejected": "duplicate", "detail": "packet id 82"},
         {"line": 3, "device": None, "rejected": "undecodable", "detail": "not hex"},
@@ -175,8 +175,9 @@ def test_cli_pair_devices_status(tmp_path: Path) -> None:
         [{"device": "rf-ev1527-045a42", "transport": "rf", "count": 3, "last_seen": 1.0, "detail": "06"}]))
     code, out = run_cli(["devices", "--config", str(conf), "--json"])
     assert [json.loads(line)["status"] for line in out.splitlines()] == ["allowed", "unknown"]
-    code, out = run_cli(["pair", "--config", str(conf)], "1\n东村 5 号 挂件\npanic\n5 号院\n")
+    code, out = run_cli(["pair", "--config", str(conf)], "1\n东村 5 号 挂件\n\npanic\n5 号院\n")
     assert code == 0, out
+    assert "型号 / model (ev1527-door, ev1527-panic; empty = none): " in out
     s = load_settings(conf)
     assert s.devices[1] == DeviceSettings("rf-ev1527-045a42", "东村 5 号 挂件", kind="panic",
                                           location="5 号院")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gateway.config import BleSettings, DeviceSettings, SerialSettings
 from gateway.daemon import Gateway
+from hardware import rf433
 from hardware.virtual_board import VirtualBoard, VirtualScanner
 from protocol.ids import ble_device_id
 from server.broker.mosquitto import Mosquitto, free_port
@@ -83,6 +84,31 @@ def test_firmware_rf_bridge_code_becomes_one_door_event(tmp_path: Path) -> None:
         [event] = [e for e in gw.outbox.pending() if e.device.startswith("rf-")]
         assert (event.device, event.kind.value, event.data) == (
             "rf-ev1527-01e9f5", "door_open", {"code": "0b", "bridge": "sn-00b1"})
+    finally:
+        gw.stop()
+        board.stop()
+
+
+def test_firmware_rf_bridge_sc2260_keyfob_gets_its_pt2262_id(tmp_path: Path) -> None:
+    """The SOS button of an SC2260 keyfob, on the air to the real bridge firmware: the gateway
+    names it by the catalog's PT2262 split, the id the technician paired."""
+    board = VirtualBoard("rf_bridge", "00b1", tmp_path / "board", board="picow", rf_ack=True)
+    board.start()
+    s = replace(settings(tmp_path, "mqtt://127.0.0.1:%d" % free_port(), [], ["sn-00b1"]),
+                serial=(SerialSettings(board.port),),
+                devices=(DeviceSettings("sn-00b1", "bridge", model="sw-rf-bridge"),
+                         DeviceSettings("rf-pt2262-13cd", "遥控器", model="sc2260-keyfob")))
+    gw = Gateway(s)
+    gw.start()
+    try:
+        assert gw.ports[0].wait_open(WAIT)
+        board.rf_transmit(rf433.pt2262_code("0F01101F0001"), unit_us=300, repeats=10)
+        wait_for(lambda: gw.counters.get("events.rf") == 1, what="keyfob event")
+        assert board.wait_ack(1, "stored", WAIT)
+        assert gw.outbox is not None
+        [event] = [e for e in gw.outbox.pending() if e.device.startswith("rf-")]
+        assert (event.device, event.kind.value, event.data) == (
+            "rf-pt2262-13cd", "panic", {"code": "03", "bridge": "sn-00b1"})
     finally:
         gw.stop()
         board.stop()

@@ -64,12 +64,25 @@ def test_ble_button_press_once_per_packet_id(gw_ble: Gateway) -> None:
     gw_ble.ble_advert(BUTTON_MAC, press, -61)  # BlueZ hands us each repeat of the advert
     gw_ble.ble_advert(BUTTON_MAC, bytes.fromhex("40005301643a04"), -60)
     assert rows(gw_ble) == [
-        ("ble-a4c1388d18b2", "test", {"battery": 100, "rssi": -60, "packet_id": 82, "button": "button",
-                                      "event": "press"}),
+        ("ble-a4c1388d18b2", "panic", {"battery": 100, "rssi": -60, "packet_id": 82, "button": "button",
+                                       "event": "press"}),
         ("ble-a4c1388d18b2", "panic", {"battery": 100, "rssi": -60, "packet_id": 83, "button": "button",
                                        "event": "long_press"}),
     ]
     assert gw_ble.counters.get("rejected.duplicate") == 1
+
+
+def test_shelly_button_every_press_pattern_is_an_alarm(gw_ble: Gateway) -> None:
+    """A villager in distress presses once, or several times, or holds: each is a panic."""
+    events = {0x01: "press", 0x02: "double_press", 0x03: "triple_press", 0x04: "long_press",
+              0x05: "long_double_press", 0x06: "long_triple_press", 0x80: "hold_press"}
+    for packet_id, code in enumerate(events, 10):
+        gw_ble.ble_advert(BUTTON_MAC, bytes([0x40, 0x00, packet_id, 0x3A, code]))
+    assert rows(gw_ble) == [
+        ("ble-a4c1388d18b2", "panic", {"packet_id": packet_id, "button": "button", "event": event})
+        for packet_id, event in enumerate(events.values(), 10)
+    ]
+    assert gw_ble.counters.group("rejected") == {}
 
 
 def test_ble_encrypted_counter_replay_and_bad_key(gw_ble: Gateway) -> None:
@@ -131,7 +144,7 @@ def test_ble_vectors_all_decode_without_errors(gw_ble: Gateway) -> None:
         gw_ble.ble_advert(v["address"], bytes.fromhex(v["service_data_hex"]))
     assert gw_ble.counters.get("errors.handler") == 0
     kinds = [k for _, k, _ in rows(gw_ble)]
-    assert {"panic", "test", "intrusion"} <= set(kinds)
+    assert {"panic", "intrusion"} <= set(kinds)
 
 
 class FakeScanner:
@@ -233,16 +246,43 @@ def test_rf_bridge_line_and_unknown_rf_device(tmp_path: Path) -> None:
         node.close()
 
 
+def test_rf_bridge_pt2262_keyfob_gets_the_catalog_id(tmp_path: Path) -> None:
+    """EV1527 and PT2262 share one air format: the bridge labels the code ev1527 and adds the
+    tristate form; the catalog's PT2262 split (16-bit id, 8-bit switch) names the keyfob."""
+    node = PtyNode()
+    gw = make(tmp_path, [DeviceSettings("sn-00b1", "bridge", model="sw-rf-bridge"),
+                         DeviceSettings("rf-pt2262-13cd", "keyfob", model="sc2260-keyfob")],
+              serial=(SerialSettings(node.port),))
+    try:
+        assert gw.ports[0].wait_open(10)
+        sos = {"bits": 24, "tri": "0F01101F0001"}  # SC2260 address 0F01101F, button 0001 (SOS)
+        node.send(sl.encode(sl.SerialRfCode("00b1", 5, "ev1527", "13cd03", sos)))
+        assert node.read_msg() == sl.SerialAck("00b1", 5, sl.AckLevel.STORED)
+        other = {"bits": 24, "tri": "1F0F01F10001"}  # a keyfob nobody paired
+        node.send(sl.encode(sl.SerialRfCode("00b1", 6, "ev1527", "d13703", other)))
+        assert node.read_msg() == sl.SerialNak("00b1", 6, "unknown_device")
+        node.send(sl.encode(sl.SerialRfCode("00b1", 7, "ev1527", "1000000", {"bits": 25})))
+        assert node.read_msg() == sl.SerialNak("00b1", 7, "bad_code")
+        assert rows(gw) == [("rf-pt2262-13cd", "panic", {"code": "03", "bridge": "sn-00b1"})]
+        # Neither reading of the unknown code is allowed: both are offered for pairing.
+        assert sorted(u.device for u in gw.registry.unknown()) == ["rf-ev1527-0d1370", "rf-pt2262-d137"]
+        assert gw.counters.group("rejected") == {"rf_bad_code": 1, "unknown_device": 2}
+    finally:
+        gw.stop()
+        node.close()
+
+
 def test_supervision_missing_back_and_battery(tmp_path: Path) -> None:
     clock = FakeClock()
-    gw = make(tmp_path, [DeviceSettings("ble-a4c1388d18b2", "thermo", model="atc-thermometer"),
+    # shelly-blu-door-window: supervision_s = 3600, low_battery_pct = 20 (catalog)
+    gw = make(tmp_path, [DeviceSettings("ble-a4c1388d18b2", "door", model="shelly-blu-door-window"),
                          DeviceSettings("ble-5448e68f80a5", "button", model="shelly-blu-button1")],
               clock=clock)
     try:
         gw.supervise()
         clock.advance(3000)
         gw.ble_advert(BUTTON_MAC, bytes.fromhex("400009015d025d0903b718"))
-        clock.advance(3500)  # thermometer silent 3500 s < 3600 s
+        clock.advance(3500)  # door sensor silent 3500 s < 3600 s
         gw.supervise()
         assert rows(gw) == []
         clock.advance(200)

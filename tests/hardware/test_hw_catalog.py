@@ -1,42 +1,106 @@
 """The device catalog: every shipped file loads, maps the real vectors to the right kinds,
-and a malformed file is refused with a message naming the file and the field."""
+agrees with what the firmware does, and a malformed file is refused with a message naming the
+file and the field. The gateway, the server and the decode tool load this one catalog."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from hardware.catalog import CATALOG_DIR, CatalogError, load_catalog, switch_token
-from protocol.bthome import decode_bthome
+import hardware.catalog
+from gateway.catalog import load_device_catalog
+from hardware.catalog import CATALOG_DIR, Catalog, CatalogError, load_catalog, switch_token
+from protocol.bthome import BUTTON_EVENTS, decode_bthome
 from protocol.errors import ProtocolError
 from protocol.kinds import Kind
 from protocol.rflink import parse_rflink
 from protocol.rtl433 import parse_rtl433
+from server.errors import ConfigError
+from server.registry import catalog_models
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
-REQUIRED = {
-    "sw-panic-button",
-    "sw-door-sensor",
-    "sw-rf-bridge",
-    "shelly-blu-button1",
-    "shelly-blu-door-window",
+FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
+SHIPPED = [
+    "bthome-motion",
+    "bthome-smoke",
     "ev1527-door",
     "ev1527-panic",
     "sc2260-keyfob",
-}
+    "shelly-blu-button1",
+    "shelly-blu-door-window",
+    "sw-door-sensor",
+    "sw-door-sensor-ble",
+    "sw-panic-button",
+    "sw-panic-button-ble",
+    "sw-rf-bridge",
+]
 
 
-def test_shipped_catalog_loads_with_every_required_model() -> None:
+def test_shipped_catalog_loads_with_every_model() -> None:
     models = load_catalog()
-    assert REQUIRED <= set(models)
+    assert isinstance(models, Catalog)
+    assert sorted(models) == SHIPPED
     for name, model in models.items():
         assert model.model == name
         assert model.source == CATALOG_DIR / (name + ".toml")
-        assert model.kinds, name
+        assert model.emits, name
         if model.heartbeat_s:
             assert model.supervision_s >= 2 * model.heartbeat_s
+
+
+def test_gateway_server_and_decode_load_the_same_catalog() -> None:
+    catalog_models.cache_clear()
+    assert sorted(load_device_catalog(())) == sorted(catalog_models()) == SHIPPED
+
+
+def test_server_refuses_to_guess_without_a_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hardware.catalog, "CATALOG_DIR", tmp_path / "gone")
+    catalog_models.cache_clear()
+    try:
+        with pytest.raises(ConfigError) as err:
+            catalog_models()
+        assert str(err.value) == "the device catalog cannot be loaded: catalog folder %s does not exist" % (
+            tmp_path / "gone")
+    finally:
+        catalog_models.cache_clear()
+
+
+def _firmware_ms(path: str, pattern: str) -> int:
+    found = re.findall(pattern, (FIRMWARE / path).read_text(encoding="utf-8"))
+    assert len(found) == 1, (path, pattern)
+    return int(found[0])
+
+
+def test_supervision_follows_the_firmware_heartbeat() -> None:
+    """Serial nodes beat every 60 s over an acked line that is retried (five missed beats);
+    BLE nodes every 300 s in adverts that are never acked and that BlueZ may lose (six)."""
+    serial_ms = _firmware_ms("swnode.py", r"_HEARTBEAT_MS = const\((\d+)\)")
+    ble_ms = _firmware_ms("swble.py", r"_HEARTBEAT_MS = const\((\d+)\)")
+    default = r'heartbeat_ms=cfg.get\("heartbeat_ms", (\d+)\),\n        %s='  # the swconfig.json default
+    assert _firmware_ms("swmain.py", default % "battery") == serial_ms
+    assert _firmware_ms("swmain.py", default % "name") == ble_ms
+    models = load_catalog()
+    ours = {name: (m.heartbeat_s, m.supervision_s) for name, m in models.items() if name.startswith("sw-")}
+    assert ours == {
+        "sw-panic-button": (serial_ms // 1000, 5 * serial_ms // 1000),
+        "sw-door-sensor": (serial_ms // 1000, 5 * serial_ms // 1000),
+        "sw-rf-bridge": (serial_ms // 1000, 5 * serial_ms // 1000),
+        "sw-panic-button-ble": (ble_ms // 1000, 6 * ble_ms // 1000),
+        "sw-door-sensor-ble": (ble_ms // 1000, 6 * ble_ms // 1000),
+    }
+
+
+def test_our_ble_models_map_what_the_firmware_advertises() -> None:
+    """firmware/swble.py sends panic as long_press, panic_cancel as double_press, test as press."""
+    text = (FIRMWARE / "swble.py").read_text(encoding="utf-8")
+    sent = dict(re.findall(r'"(\w+)": swbthome\.(\w+)', text))
+    assert sent == {"panic": "LONG_PRESS", "panic_cancel": "DOUBLE_PRESS", "test": "PRESS"}
+    button = load_catalog()["sw-panic-button-ble"]
+    assert {kind: button.kind_for("button=" + press.lower()) for kind, press in sent.items()} == {
+        "panic": Kind.PANIC, "panic_cancel": Kind.PANIC_CANCEL, "test": Kind.TEST}
 
 
 def test_serial_models_take_native_kinds() -> None:
@@ -89,7 +153,37 @@ def test_shelly_models_map_decoded_bthome_adverts() -> None:
         tokens = ["%s=%s" % (k, v) for k, v in advert.events.items()]
         tokens += ["%s=%s" % (k, str(v).lower()) for k, v in advert.values.items() if isinstance(v, bool)]
         kinds.append([model.kind_for(t) for t in tokens if model.knows(t)])
-    assert kinds == [[Kind.PANIC], [Kind.TEST], [Kind.TEST], [Kind.DOOR_OPEN]]
+    assert kinds == [[Kind.PANIC], [Kind.PANIC], [Kind.PANIC], [Kind.DOOR_OPEN]]
+
+
+def test_shelly_button_raises_an_alarm_however_it_is_pressed() -> None:
+    """A villager in distress presses once, twice, or holds: every press is a panic, and no
+    pattern of presses cancels one."""
+    button = load_catalog()["shelly-blu-button1"]
+    assert {event: button.kind_for("button=" + event) for event in BUTTON_EVENTS.values()} == {
+        event: Kind.PANIC for event in BUTTON_EVENTS.values()}
+    assert button.emits == {Kind.PANIC}
+
+
+def test_rf_split_is_the_catalogs_per_protocol() -> None:
+    catalog = load_catalog()
+    assert catalog.rf_protocols == {"ev1527", "pt2262", "genericremote"}
+    assert catalog.rf_split("ev1527", "13cd03") == ("rf-ev1527-013cd0", "03")
+    assert catalog.rf_split("pt2262", "13cd03") == ("rf-pt2262-13cd", "03")
+    with pytest.raises(ProtocolError) as err:
+        catalog.rf_split("kaku", "13cd03")
+    assert (err.value.reason, err.value.detail) == ("unknown_protocol", "no catalog model speaks 'kaku'")
+    with pytest.raises(ProtocolError) as err:
+        catalog.rf_split("pt2262", "zz")
+    assert (err.value.reason, err.value.detail) == ("bad_code", "pt2262 code 'zz' is not hex")
+
+
+def test_unknown_model_names_the_known_ones() -> None:
+    catalog = load_catalog()
+    with pytest.raises(CatalogError) as err:
+        catalog.model("sw-ble-button")
+    assert str(err.value) == "model 'sw-ble-button' is not in the device catalog (%s has %s)" % (
+        CATALOG_DIR, ", ".join(SHIPPED))
 
 
 def test_switch_tokens_are_canonical() -> None:
@@ -118,30 +212,62 @@ switch_bits = 4
 """
 
 
+KINDS = ("one of panic, panic_cancel, medical, fire, intrusion, door_open, door_close, tamper, "
+         "tamper_restore, low_battery, battery_ok, device_missing, device_back, heartbeat, test, or 'ignore'")
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (GOOD_RF.replace('"door_open"', '"explode"'), "unknown kind 'explode'"),
-        (GOOD_RF.replace('"0a"', '"zz"'), "RF switch 'zz' is not hex"),
-        (GOOD_RF.replace('transport = "rf"', 'transport = "zigbee"'), "transport 'zigbee'"),
-        (
-            GOOD_RF.replace('vendor = "generic"', 'vendor = "generic"\ncolour = "red"'),
-            "unknown field(s) colour",
-        ),
-        (GOOD_RF.replace("switch_bits = 4", "switch_bits = 30"), "0 < switch_bits < code_bits"),
-        (GOOD_RF.replace('name_zh = "X"\n', ""), "missing 'name_zh'"),
-        (GOOD_RF.replace('"0a" = "door_open"', '"0a" = "door_open"\n"0A" = "door_close"'), "listed twice"),
-        (GOOD_RF.replace("[rf]", "heartbeat_s = 60\nsupervision_s = 61\n[rf]"), "two missed heartbeats"),
-        (GOOD_RF.replace("[rf]", "heartbeat_s = true\n[rf]"), "'heartbeat_s' must be int"),
-        ("model = [", "x-door.toml"),
+        (GOOD_RF.replace('"door_open"', '"explode"'),
+         "field 'events.0a': unknown kind 'explode' (%s)" % KINDS),
+        (GOOD_RF.replace('"0a"', '"zz"'), "field 'events': RF switch 'zz' is not hex"),
+        (GOOD_RF.replace('transport = "rf"', 'transport = "zigbee"'),
+         "field 'transport': Input should be 'serial', 'ble' or 'rf'"),
+        (GOOD_RF.replace('vendor = "generic"', 'vendor = "generic"\ncolour = "red"'),
+         "unknown field 'colour' (a typo must not silently change an alarm mapping)"),
+        (GOOD_RF.replace("switch_bits = 4", "switch_bits = 30"), "field 'rf': "
+         "[rf] needs 0 < switch_bits < code_bits <= 64"),
+        (GOOD_RF.replace('name_zh = "X"\n', ""), "field 'name_zh' is missing"),
+        (GOOD_RF.replace('"0a" = "door_open"', '"0a" = "door_open"\n"0A" = "door_close"'),
+         "field 'events': event '0A' listed twice"),
+        (GOOD_RF.replace("[rf]", "heartbeat_s = 60\nsupervision_s = 61\n[rf]"),
+         "supervision_s must allow at least two missed heartbeats (>= 2 x heartbeat_s)"),
+        (GOOD_RF.replace("[rf]", "heartbeat_s = true\n[rf]"),
+         "field 'heartbeat_s': Input should be a valid integer"),
+        (GOOD_RF.replace("[rf]", "low_battery_pct = 120\n[rf]"),
+         "field 'low_battery_pct': Input should be less than or equal to 99"),
+        (GOOD_RF.replace("[rf]", 'kinds = ["door_open"]\n[rf]'),
+         "'kinds' is derived from [events] for rf models"),
+        (GOOD_RF.replace('transport = "rf"', 'transport = "ble"').replace('"0a"', '"opening=true"'),
+         "[rf] is required for rf models and only for them"),
+        (GOOD_RF.replace('transport = "rf"', 'transport = "serial"'),
+         "serial models list native kinds in 'kinds', not [events]"),
+        ("model = [", "Invalid value (at end of document)"),
     ],
 )
 def test_malformed_files_are_refused_by_name(tmp_path: Path, text: str, message: str) -> None:
     folder = write(tmp_path, "x-door.toml", text)
     with pytest.raises(CatalogError) as err:
         load_catalog(folder)
-    assert message in str(err.value)
-    assert str(err.value).startswith("x-door.toml")
+    assert str(err.value) == "x-door.toml: " + message
+
+
+def test_one_protocol_has_one_split(tmp_path: Path) -> None:
+    write(tmp_path, "x-door.toml", GOOD_RF)
+    other = GOOD_RF.replace('"x-door"', '"y-door"').replace("switch_bits = 4", "switch_bits = 8")
+    write(tmp_path, "y-door.toml", other)
+    with pytest.raises(CatalogError) as err:
+        load_catalog(tmp_path)
+    assert str(err.value) == ("y-door.toml: field 'rf': splits ev1527 codes as 24 bits with 8 switch bits "
+                              "and 4 id digits, but x-door.toml splits them as 24/4/5; "
+                              "one protocol has one split")
+
+
+def test_empty_folder(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError) as err:
+        load_catalog(tmp_path)
+    assert str(err.value) == "catalog folder %s holds no model (*.toml)" % tmp_path
 
 
 def test_file_name_must_match_model(tmp_path: Path) -> None:
