@@ -28,6 +28,7 @@ from gateway.outbox import (
     LEVEL_ACCEPTED,
     LEVEL_DELIVERED,
     Appended,
+    BleMemory,
     Incoming,
     Outbox,
     OutboxReader,
@@ -102,8 +103,7 @@ class Gateway:
             self.outbox = Outbox(s.outbox_path, s.id, max_bytes=s.outbox.max_bytes,
                                  dedup_window_s=s.outbox.dedup_window_s, clock=self.clock)
             self.writer = OutboxWriter(self.outbox, self.counters)
-            self.ble.restore_counters(self.outbox.load_counters())
-            self.ble.on_counter = self._save_counter
+            self.ble.restore(self.outbox.load_ble())
             self._reader = OutboxReader(s.outbox_path, s.id)
             self.uplink = Uplink(s, self._reader, self.writer, self.counters, status=self.status,
                                  on_command=self.command, on_settled=self._settled, clock=self.monotonic)
@@ -254,12 +254,24 @@ class Gateway:
         return submitted
 
     def ble_advert(self, mac: str, service_data: bytes, rssi: int | None = None) -> None:
-        """The advertisement boundary: BTHome service data as the scanner received it."""
-        self.ingest(self.ble.feed(mac, service_data, rssi), "ble")
+        """The advertisement boundary: BTHome service data as the scanner received it. The
+        tracker's counter and states are stored after the events they produced are committed,
+        so a crash in between repeats an event rather than losing it."""
+        outcomes = self.ble.feed(mac, service_data, rssi)
+        memory = self.ble.take_unsaved()
+        if not memory:
+            self.ingest(outcomes, "ble")
+        elif not self.ingest(outcomes, "ble", done=lambda _: self._remember_ble(memory)) and self.writer:
+            self.writer.call(lambda box: self._remember_ble(memory))
 
-    def _save_counter(self, device: str, counter: int) -> None:
-        if self.writer is not None:
-            self.writer.call(lambda box: box.save_counter(device, counter))
+    def _remember_ble(self, memory: list[BleMemory]) -> None:
+        """On the writer thread."""
+        assert self.outbox is not None
+        try:
+            self.outbox.remember_ble(memory)
+        except GatewayError as exc:
+            self.counters.inc("errors.outbox")
+            log.error("%s", exc)
 
     def rtl433_line(self, line: bytes) -> None:
         try:

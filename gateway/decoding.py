@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.catalog import model_of
 from gateway.config import DeviceSettings
+from gateway.outbox import BleMemory
 from hardware.catalog import Catalog
 from protocol import serial_line as sl
 from protocol.bthome import decode_bthome
@@ -20,7 +21,6 @@ from protocol.ids import ble_device_id
 from protocol.kinds import Kind
 
 _INSTANCE = re.compile(r"_[0-9]+$")  # button_2 -> button
-_STATE_KINDS = frozenset({Kind.DOOR_OPEN, Kind.DOOR_CLOSE})
 DeviceLookup = Callable[[str], DeviceSettings | None]
 
 # Repeats of one identical advert without a packet id within this window are one advert.
@@ -78,30 +78,42 @@ class _BleState:
     packet_id: int | None = None
     last_raw: bytes = b""
     last_raw_at: float = 0.0
-    states: dict[str, Any] = field(default_factory=dict)
+    states: dict[str, bool] = field(default_factory=dict)
 
 
 class BleTracker:
     """Per-device BTHome state: replay and duplicate rejection, and events from changes.
 
     Sensors re-advertise their current state over and over; only a change of a binary state
-    (or a button event in a new packet) is an event, never the cached value itself.
+    (or a button event in a new packet) is an event, never the cached value itself. A state
+    seen for the very first time is an event too, marked ``first_seen``: with no baseline there
+    is no telling whether it just changed. The counter and the states are what must survive a
+    restart (``restore``); ``take_unsaved`` hands over what changed since the last call, for
+    the caller to store once the events it produced are committed.
     """
 
     def __init__(self, lookup: DeviceLookup, catalog: Catalog, *, clock: Callable[[], float] = time.monotonic,
-                 keys: dict[str, bytes] | None = None, allow_unknown: bool = False,
-                 on_counter: Callable[[str, int], None] | None = None) -> None:
+                 keys: dict[str, bytes] | None = None, allow_unknown: bool = False) -> None:
         self.lookup = lookup
-        self.on_counter = on_counter
         self.catalog = catalog
         self.clock = clock
         self.keys = dict(keys or {})
         self.allow_unknown = allow_unknown
         self._state: dict[str, _BleState] = {}
+        self._unsaved: set[str] = set()
 
-    def restore_counters(self, counters: dict[str, int]) -> None:
-        for device, counter in counters.items():
-            self._state.setdefault(device, _BleState()).counter = counter
+    def restore(self, memory: Iterable[BleMemory]) -> None:
+        for m in memory:
+            st = self._state.setdefault(m.device, _BleState())
+            if m.counter is not None:
+                st.counter = m.counter
+            st.states.update(m.states)
+
+    def take_unsaved(self) -> list[BleMemory]:
+        out = [BleMemory(d, self._state[d].counter, dict(self._state[d].states))
+               for d in sorted(self._unsaved)]
+        self._unsaved.clear()
+        return out
 
     def feed(self, mac: str, service_data: bytes, rssi: int | None = None) -> list[Outcome]:
         try:
@@ -124,8 +136,7 @@ class BleTracker:
                     return [Rejected(device, "duplicate", "counter %d" % advert.counter)]
                 return [Rejected(device, "replayed_counter", "%d <= %d" % (advert.counter, st.counter))]
             st.counter = advert.counter
-            if self.on_counter is not None:
-                self.on_counter(device, advert.counter)
+            self._unsaved.add(device)
         elif advert.packet_id is not None:
             if advert.packet_id == st.packet_id:
                 return [Rejected(device, "duplicate", "packet id %d" % advert.packet_id)]
@@ -160,16 +171,18 @@ class BleTracker:
             if not isinstance(value, bool):
                 continue
             before = st.states.get(name)
-            st.states[name] = value
             if before == value:
                 continue  # the same state again is a cached value, not an event
+            st.states[name] = value
+            self._unsaved.add(device)
             token = "%s=%s" % (name, "true" if value else "false")
             kind = model.kind_for(token) if model is not None else None
             if kind is None:
                 continue
-            if before is None and (not value or kind in _STATE_KINDS):
-                continue  # a first sighting sets the baseline, unless it reports trouble
-            out.append(Decoded(device, kind, {**base, name: value}, advert.counter))
+            data = {**base, name: value}
+            if before is None:
+                data["first_seen"] = True
+            out.append(Decoded(device, kind, data, advert.counter))
         if not out:
             out.append(Decoded(device, None, {**base, **{k: v for k, v in advert.values.items()
                                                          if k not in base}}, advert.counter))

@@ -63,6 +63,12 @@ CREATE TABLE IF NOT EXISTS counters (
     device  TEXT PRIMARY KEY,
     counter INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ble_states (
+    device TEXT    NOT NULL,
+    name   TEXT    NOT NULL,
+    value  INTEGER NOT NULL,
+    PRIMARY KEY (device, name)
+) WITHOUT ROWID;
 """
 
 # Fixed per-row overhead added to the payload size when enforcing the disk cap (index entries,
@@ -96,6 +102,17 @@ class Appended:
     seq: int
     duplicate: bool
     level: int  # LEVEL_* the event has reached (for re-acking duplicates)
+
+
+@dataclass(frozen=True, slots=True)
+class BleMemory:
+    """What the BLE tracker keeps of one device across a restart: the last accepted encryption
+    counter (so a replay stays a replay) and the binary states last seen (so the first advert
+    after a restart is compared with the state before it, not taken as a new baseline)."""
+
+    device: str
+    counter: int | None
+    states: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,19 +350,38 @@ class Outbox:
         except sqlite3.Error as exc:
             raise OutboxError("level update failed: %s" % exc) from None
 
-    def save_counter(self, device: str, counter: int) -> None:
-        """Last accepted encryption counter of a BLE device, so a replay stays a replay
-        after a restart."""
+    def remember_ble(self, memory: Iterable[BleMemory]) -> None:
+        """Store BLE counters and states in one transaction; a counter never goes back."""
+        rows = list(memory)
+        counters = [(m.device, m.counter) for m in rows if m.counter is not None]
+        states = [(m.device, name, int(value)) for m in rows for name, value in m.states.items()]
+        conn = self._conn
         try:
-            self._conn.execute(
-                "INSERT INTO counters (device, counter) VALUES (?, ?)"
-                " ON CONFLICT (device) DO UPDATE SET counter = max(counter, excluded.counter)",
-                (device, counter))
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT INTO counters (device, counter) VALUES (?, ?)"
+                    " ON CONFLICT (device) DO UPDATE SET counter = max(counter, excluded.counter)", counters)
+                conn.executemany(
+                    "INSERT INTO ble_states (device, name, value) VALUES (?, ?, ?)"
+                    " ON CONFLICT (device, name) DO UPDATE SET value = excluded.value", states)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
         except sqlite3.Error as exc:
-            raise OutboxError("counter update failed: %s" % exc) from None
+            raise OutboxError("BLE state update failed: %s" % exc) from None
 
-    def load_counters(self) -> dict[str, int]:
-        return {d: int(c) for d, c in self._conn.execute("SELECT device, counter FROM counters")}
+    def load_ble(self) -> list[BleMemory]:
+        try:
+            counters = {d: int(c) for d, c in self._conn.execute("SELECT device, counter FROM counters")}
+            states: dict[str, dict[str, bool]] = {}
+            for device, name, value in self._conn.execute("SELECT device, name, value FROM ble_states"):
+                states.setdefault(device, {})[name] = bool(value)
+        except sqlite3.Error as exc:
+            raise OutboxError("cannot read BLE states: %s" % exc) from None
+        devices = sorted(counters.keys() | states.keys())
+        return [BleMemory(d, counters.get(d), states.get(d, {})) for d in devices]
 
     def _prune_seen(self) -> None:
         self._conn.execute("DELETE FROM seen WHERE seen_at < ?", (self.clock() - self.dedup_window_s,))

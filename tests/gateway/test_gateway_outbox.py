@@ -13,7 +13,7 @@ import pytest
 
 from gateway.counters import Counters
 from gateway.errors import OutboxError
-from gateway.outbox import LEVEL_DELIVERED, LEVEL_STORED, Appended, Incoming, Outbox, OutboxReader
+from gateway.outbox import LEVEL_DELIVERED, LEVEL_STORED, Appended, BleMemory, Incoming, Outbox, OutboxReader
 from gateway.store import OutboxWriter
 from protocol.kinds import Kind, Priority
 from tests.gateway.gw_support import FakeClock
@@ -213,3 +213,24 @@ def test_sigkill_mid_write_loses_nothing_acked(tmp_path: Path) -> None:
     again = box.append([Incoming("sn-00a3", Kind.PANIC, AT, n, {}, "EV,00a3,%d,panic" % n)])[0]
     assert again == Appended(seq, True, LEVEL_STORED)
     assert box.append([ev(seq=10**6)])[0].seq > max(rows)
+
+
+def test_ble_memory_survives_reopening_and_a_counter_never_goes_back(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db", "gw-test-01")
+    box.remember_ble([BleMemory("ble-a4c1388d18b2", None, {"window": False}),
+                      BleMemory("ble-5448e68f80a5", 0x33221100, {"motion": True})])
+    box.remember_ble([BleMemory("ble-a4c1388d18b2", None, {"window": True, "tamper": False}),
+                      BleMemory("ble-5448e68f80a5", 0x33221000, {"motion": False})])  # older counter
+    box.close()
+    box = Outbox(tmp_path / "o.db", "gw-test-01")
+    try:
+        assert box.load_ble() == [
+            BleMemory("ble-5448e68f80a5", 0x33221100, {"motion": False}),
+            BleMemory("ble-a4c1388d18b2", None, {"tamper": False, "window": True}),
+        ]
+    finally:
+        box.close()
+    with pytest.raises(OutboxError, match=r"^BLE state update failed: "):
+        box.remember_ble([BleMemory("ble-a4c1388d18b2", 1, {})])
+    with pytest.raises(OutboxError, match=r"^cannot read BLE states: "):
+        box.load_ble()

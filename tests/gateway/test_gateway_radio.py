@@ -96,7 +96,7 @@ def test_ble_encrypted_counter_replay_and_bad_key(gw_ble: Gateway) -> None:
     gw_ble.ble_advert(MOTION_MAC, encrypt_payload(bytes.fromhex("2100"), MOTION_MAC, key, 0x33221200))
     gw_ble.ble_advert(MOTION_MAC, encrypt_payload(bytes.fromhex("2101"), MOTION_MAC, key, 0x33221300))
     assert rows(gw_ble) == [
-        ("ble-5448e68f80a5", "intrusion", {"motion": True}),
+        ("ble-5448e68f80a5", "intrusion", {"motion": True, "first_seen": True}),
         ("ble-5448e68f80a5", "intrusion", {"motion": True}),
     ]
     assert gw_ble.counters.group("rejected") == {"bad_mic": 1, "duplicate": 1, "replayed_counter": 1}
@@ -116,7 +116,12 @@ def test_ble_counter_survives_a_restart(tmp_path: Path) -> None:
         assert gw.counters.group("rejected") == {"replayed_counter": 1}
         key = bytes.fromhex(MOTION_KEY)
         gw.ble_advert(MOTION_MAC, encrypt_payload(bytes.fromhex("2101"), MOTION_MAC, key, 0x33221101))
-        assert len(rows(gw)) == 2
+        gw.ble_advert(MOTION_MAC, encrypt_payload(bytes.fromhex("2100"), MOTION_MAC, key, 0x33221102))
+        gw.ble_advert(MOTION_MAC, encrypt_payload(bytes.fromhex("2101"), MOTION_MAC, key, 0x33221103))
+        assert rows(gw) == [
+            ("ble-5448e68f80a5", "intrusion", {"motion": True, "first_seen": True}),
+            ("ble-5448e68f80a5", "intrusion", {"motion": True}),  # after motion=false, not the cached true
+        ]
     finally:
         gw.stop()
 
@@ -134,7 +139,41 @@ def test_ble_door_state_changes_are_events_cached_values_are_not(tmp_path: Path)
     try:
         for hexdata in ("4000002d00", "4000012d00", "4000022d01", "4000032d01", "4000042d00"):
             gw.ble_advert(BUTTON_MAC, bytes.fromhex(hexdata))
-        assert [(k, d["packet_id"]) for _, k, d in rows(gw)] == [("door_open", 2), ("door_close", 4)]
+        assert rows(gw) == [
+            ("ble-a4c1388d18b2", "door_close", {"packet_id": 0, "window": False, "first_seen": True}),
+            ("ble-a4c1388d18b2", "door_open", {"packet_id": 2, "window": True}),
+            ("ble-a4c1388d18b2", "door_close", {"packet_id": 4, "window": False}),
+        ]
+    finally:
+        gw.stop()
+
+
+def test_ble_door_state_survives_a_restart_so_the_first_opening_is_an_event(tmp_path: Path) -> None:
+    """The state before a restart is the baseline after it: the first opening after the
+    gateway came back is an event, and the cached state re-advertised is still none."""
+    devices = [DeviceSettings("ble-a4c1388d18b2", "door", model="shelly-blu-door-window")]
+    gw = make(tmp_path, devices)
+    try:
+        gw.ble_advert(BUTTON_MAC, bytes.fromhex("4000102d00"))  # closed, first ever seen
+        gw.ble_advert(BUTTON_MAC, bytes.fromhex("4000112d00"))  # closed again: cached
+        assert rows(gw) == [
+            ("ble-a4c1388d18b2", "door_close", {"packet_id": 16, "window": False, "first_seen": True})]
+    finally:
+        gw.stop()
+    gw = make(tmp_path, devices)  # new gateway objects on the same outbox.db
+    try:
+        gw.ble_advert(BUTTON_MAC, bytes.fromhex("4000132d01"))  # the first advert: an opening
+        gw.ble_advert(BUTTON_MAC, bytes.fromhex("4000142d01"))  # open, re-advertised
+        assert rows(gw) == [
+            ("ble-a4c1388d18b2", "door_close", {"packet_id": 16, "window": False, "first_seen": True}),
+            ("ble-a4c1388d18b2", "door_open", {"packet_id": 19, "window": True}),
+        ]
+    finally:
+        gw.stop()
+    gw = make(tmp_path, devices)
+    try:
+        gw.ble_advert(BUTTON_MAC, bytes.fromhex("4000202d00"))  # closed while the gateway was down
+        assert [(k, d) for _, k, d in rows(gw)][2:] == [("door_close", {"packet_id": 32, "window": False})]
     finally:
         gw.stop()
 
