@@ -21,6 +21,12 @@ class GatewayTopic:
 @dataclass(frozen=True, slots=True)
 class Topics:
     prefix: str = DEFAULT_PREFIX
+    # The servers' shared-subscription group; the server uses one derived from its secret.
+    share_group: str = SHARE_GROUP
+
+    def __post_init__(self) -> None:
+        if not self.share_group or any(c in self.share_group for c in "/+#\x00"):
+            raise ProtocolError("bad_share_group", repr(self.share_group))
 
     def gateway(self, gw: str, channel: str) -> str:
         if channel not in GATEWAY_CHANNELS:
@@ -46,7 +52,7 @@ class Topics:
         """Wildcard subscription for one channel of every gateway; ``shared`` adds the
         MQTT v5 shared-subscription group so several servers split the load."""
         topic = "%s/gw/+/%s" % (self.prefix, channel)
-        return "$share/%s/%s" % (SHARE_GROUP, topic) if shared else topic
+        return "$share/%s/%s" % (self.share_group, topic) if shared else topic
 
     def duty_alerts(self, region_path: list[str] | tuple[str, ...]) -> str:
         for level in region_path:
@@ -63,7 +69,7 @@ class Topics:
         head = self.prefix + "/gw/"
         if not topic.startswith(head):
             raise ProtocolError("bad_topic", repr(topic))
-        gw, _, channel = topic[len(head):].partition("/")
+        gw, _, channel = topic[len(head) :].partition("/")
         if channel not in GATEWAY_CHANNELS:
             raise ProtocolError("bad_topic", repr(topic))
         return GatewayTopic(check_gateway_id(gw), channel)

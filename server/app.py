@@ -49,7 +49,7 @@ def bootstrap(db: Database, settings: Settings) -> None:
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     inbox: queue.Queue[Inbound | None] = queue.Queue()
-    topics = Topics(settings.mqtt_prefix)
+    topics = Topics(settings.mqtt_prefix, settings.mqtt_share_group)
     host, port = settings.mqtt_addr
 
     @asynccontextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from server.broker_login import broker_login
 from server.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -185,6 +188,8 @@ class Settings:
     deadline_interval: float = 1.0
     # Where to keep Mosquitto's password and ACL files for gateway credentials (optional).
     mqtt_auth_dir: Path | None = None
+    # The server's own broker account when not in the URL (server.broker_login).
+    mqtt_credentials: tuple[str, str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         check_db_url(self.db_url)
@@ -210,7 +215,15 @@ class Settings:
 
     @property
     def mqtt_login(self) -> tuple[str, str] | None:
-        return mqtt_login(self.mqtt_url)
+        return self.mqtt_credentials or mqtt_login(self.mqtt_url)
+
+    @property
+    def mqtt_share_group(self) -> str:
+        """The servers' shared-subscription group: the same for every instance of one
+        installation (they share the secret), and unguessable by a gateway, so a gateway
+        joining a shared subscription never takes a share of the servers' messages."""
+        digest = hmac.new(self.secret.encode("utf-8"), b"shouwang mqtt share group", hashlib.sha256)
+        return "sw-" + digest.hexdigest()[:24]
 
     @classmethod
     def load(
@@ -232,9 +245,11 @@ class Settings:
         if secret is None or secret == "":
             secret = load_or_create_secret(_secret_dir(db, data_dir))
         admin = env.get("SHOUWANG_ADMIN_PASSWORD") or None
+        mqtt = mqtt_url or env.get("SHOUWANG_MQTT") or DEFAULT_MQTT
         return cls(
             db_url=db,
-            mqtt_url=mqtt_url or env.get("SHOUWANG_MQTT") or DEFAULT_MQTT,
+            mqtt_url=mqtt,
+            mqtt_credentials=broker_login(env, mqtt),
             listen=listen or env.get("SHOUWANG_LISTEN") or DEFAULT_LISTEN,
             mqtt_prefix=env.get("SHOUWANG_MQTT_PREFIX") or DEFAULT_PREFIX,
             secret=secret,
@@ -250,7 +265,9 @@ class Settings:
 
     def client_id(self) -> str:
         # Stable across restarts, so the broker's persistent session (our queue) is found again.
-        return self.mqtt_client_id or "shouwang-server-%s" % socket.gethostname()
+        # A broker that binds client ids to accounts uses the user name anyway.
+        login = self.mqtt_login
+        return self.mqtt_client_id or (login[0] if login else "shouwang-server-%s" % socket.gethostname())
 
 
 def _secret_dir(db_url: str, data_dir: Path | None) -> Path:

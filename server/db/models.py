@@ -214,3 +214,21 @@ class User(Base):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class BrokerAccount(Base):
+    """A broker login that is not a gateway: a server instance or a duty room (read-only).
+
+    The password itself is shown once when issued; only its hash is kept, in Mosquitto's
+    format, so the password file can be written at any time.
+    """
+
+    __tablename__ = "broker_accounts"
+    username: Mapped[str] = mapped_column(String(80), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "server" or "duty"
+    # Duty rooms: the region whose subtree's alerts they read (None: the whole tree).
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    issued_by: Mapped[str] = mapped_column(String(64))
+

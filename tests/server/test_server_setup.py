@@ -28,6 +28,7 @@ TABLES = {
     "case_events",
     "case_actions",
     "users",
+    "broker_accounts",
     "alembic_version",
 }
 
