@@ -63,7 +63,7 @@ def _apply(session: Session, data: dict[str, Any]) -> dict[str, int]:
 def ensure_user(session: Session, username: str, password: str, role: str, region: Region | None) -> User:
     if role not in ROLES:
         raise Invalid("bad role %r, one of %s" % (role, ", ".join(ROLES)), reason="bad_role")
-    check_password(password, "password of %s" % username)
+    check_password(password, "password of %s" % username, (username,))
     user = session.scalars(select(User).where(User.username == username)).one_or_none()
     if user is None:
         user = User(

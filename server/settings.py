@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from server.broker_login import broker_login
 from server.errors import ConfigError
+from server.passwords import password_problem
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,6 @@ PLACEHOLDERS = frozenset(
         "xxx",
     }
 )
-MIN_PASSWORD = 10
 
 
 def _is_placeholder(value: str) -> bool:
@@ -62,11 +62,10 @@ def check_secret(value: str) -> str:
     return value
 
 
-def check_password(value: str, what: str = "password") -> str:
-    if len(value) < MIN_PASSWORD:
-        raise ConfigError("%s must be at least %d characters" % (what, MIN_PASSWORD))
-    if _is_placeholder(value) or value.lower() in {"admin123456", "password123", "1234567890", "0123456789"}:
-        raise ConfigError("%s is a well-known default; choose another" % what)
+def check_password(value: str, what: str = "password", user_inputs: tuple[str, ...] = ()) -> str:
+    problem = password_problem(value, user_inputs)
+    if problem is not None:
+        raise ConfigError("%s %s" % (what, problem), reason="weak_password")
     return value
 
 
@@ -203,7 +202,7 @@ class Settings:
             raise ConfigError("bad MQTT topic prefix %r" % self.mqtt_prefix)
         check_secret(self.secret)
         if self.admin_password is not None:
-            check_password(self.admin_password, "SHOUWANG_ADMIN_PASSWORD")
+            check_password(self.admin_password, "SHOUWANG_ADMIN_PASSWORD", ("admin",))
 
     @property
     def listen_addr(self) -> tuple[str, int]:
