@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from protocol.topics import Topics
-from server.api import auth_routes, broker_accounts, cases, events, places, users
+from server.api import auth_routes, broker_accounts, cases, events, places, sign_ins, users
 from server.api.deps import error_response
 from server.auth import TokenSigner
 from server.clock import Clock, system_clock
@@ -114,6 +114,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     app.include_router(places.router, prefix=API)
     app.include_router(users.router, prefix=API)
     app.include_router(broker_accounts.router, prefix=API)
+    app.include_router(sign_ins.router, prefix=API)
 
     # The duty-room console is served by the same process, from the same origin as the API.
     mount_console(app)

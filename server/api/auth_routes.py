@@ -1,4 +1,6 @@
-"""POST /api/v1/auth/token: OAuth2 password grant, answered with a signed bearer token."""
+"""POST /api/v1/auth/token: OAuth2 password grant, answered with a signed bearer token.
+
+Throttled per user name and per address (429 with Retry-After), every attempt audited."""
 
 from __future__ import annotations
 
@@ -8,14 +10,13 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
+from fastapi.responses import JSONResponse
 
 from server.api.deps import services
-from server.api.schemas import Token
-from server.auth import dummy_verify, verify_password
-from server.db.models import User
-from server.errors import AuthError, Invalid
+from server.api.schemas import ErrorBody, Token
+from server.errors import Invalid
 from server.services import Services
+from server.sign_in import TooManyAttempts, sign_in
 
 router = APIRouter(tags=["auth"])
 
@@ -39,18 +40,12 @@ _FORM_SCHEMA: dict[str, Any] = {
 }
 
 
-def _login(svc: Services, username: str, password: str) -> Token:
-    with svc.db.read() as session:
-        user = session.scalars(select(User).where(User.username == username)).one_or_none()
-        if user is None:
-            dummy_verify(password)
-            raise AuthError("wrong username or password", reason="bad_credentials")
-        if not verify_password(password, user.password_hash) or not user.active:
-            raise AuthError("wrong username or password", reason="bad_credentials")
-        ttl = svc.settings.token_ttl
-        return Token(
-            access_token=svc.signer.issue(user.id, user.username, time.time(), ttl), expires_in=int(ttl)
-        )
+def _login(svc: Services, username: str, password: str, address: str) -> Token:
+    user = sign_in(svc.db, username, password, address, svc.clock())
+    ttl = svc.settings.token_ttl
+    return Token(
+        access_token=svc.signer.issue(user.user_id, user.username, time.time(), ttl), expires_in=int(ttl)
+    )
 
 
 @router.post(
@@ -58,8 +53,13 @@ def _login(svc: Services, username: str, password: str) -> Token:
     response_model=Token,
     openapi_extra=_FORM_SCHEMA,
     summary="Exchange username and password for a bearer token",
+    responses={
+        401: {"model": ErrorBody},
+        422: {"model": ErrorBody},
+        429: {"model": ErrorBody, "description": "too many failed sign-ins; see Retry-After"},
+    },
 )
-async def token(request: Request) -> Token:
+async def token(request: Request) -> Token | JSONResponse:
     # The form is parsed here rather than with fastapi.Form, which needs python-multipart
     # even for urlencoded bodies.
     body = (await request.body()).decode("utf-8", errors="replace")
@@ -69,4 +69,12 @@ async def token(request: Request) -> Token:
     username, password = form.get("username", ""), form.get("password", "")
     if not username or not password:
         raise Invalid("username and password are required", reason="missing_credentials")
-    return await run_in_threadpool(_login, services(request), username, password)
+    address = request.client.host if request.client is not None else "unknown"
+    try:
+        return await run_in_threadpool(_login, services(request), username, password, address)
+    except TooManyAttempts as exc:
+        return JSONResponse(
+            {"detail": exc.detail, "reason": exc.reason},
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after)},
+        )

@@ -232,3 +232,22 @@ class BrokerAccount(Base):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     issued_by: Mapped[str] = mapped_column(String(64))
 
+
+
+class SignIn(Base):
+    """Append-only audit of every sign-in attempt, and the memory of sign-in throttling."""
+
+    __tablename__ = "sign_ins"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The name as typed (cut to 64 characters), and the user it names, if any.
+    username: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    address: Mapped[str] = mapped_column(String(64))
+    # ok, bad_password, unknown_user, disabled, throttled
+    result: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (
+        Index("ix_sign_ins_username_at", "username", "at"),
+        Index("ix_sign_ins_address_at", "address", "at"),
+    )

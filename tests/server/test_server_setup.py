@@ -29,6 +29,7 @@ TABLES = {
     "case_actions",
     "users",
     "broker_accounts",
+    "sign_ins",
     "alembic_version",
 }
 
