@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.settings import sqlite_file
+
+log = logging.getLogger(__name__)
 
 READONLY = "sw_readonly"
 
@@ -30,11 +34,28 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         db_file = sqlite_file(url)
         if db_file is not None:
-            db_file.parent.mkdir(parents=True, exist_ok=True)
+            keep_private(db_file)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _sqlite_setup(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def keep_private(db_file: Path) -> None:
+    """The database holds password hashes and people's contacts: mode 0600. SQLite gives its
+    -wal and -shm files the mode of the database file, so creating that one 0600 is enough."""
+    db_file.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(db_file, os.O_WRONLY | os.O_CREAT, 0o600))
+    for path in (db_file, *(db_file.with_name(db_file.name + s) for s in ("-wal", "-shm"))):
+        try:
+            mode = path.stat().st_mode
+            if mode & 0o077:
+                path.chmod(0o600)
+                log.warning("%s was readable by others (mode %o); it is 0600 now", path, mode & 0o777)
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            log.warning("%s is readable by others and not ours to change: chmod 600 it", path)
 
 
 def _sqlite_setup(engine: Engine) -> None:
