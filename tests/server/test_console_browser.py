@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -377,3 +378,21 @@ def test_an_alarm_nobody_accepts_keeps_calling(served: Served, page: Page) -> No
     expect(body).to_have_attribute("data-cues", "2")
     expect(page.locator("#announce")).to_contain_text("仍有")
     expect(page.locator("#announce")).to_contain_text("件警情待受理")
+
+
+def test_locked_sign_in_says_when_to_try_again(served: Served, page: Page) -> None:
+    with httpx.Client(base_url=served.base) as client:
+        for _ in range(5):
+            wrong = client.post("/api/v1/auth/token", data={"username": "night-shift", "password": "not it"})
+            assert wrong.status_code == 401
+    page.goto("/console/")
+    page.fill("#username", "night-shift")
+    page.fill("#password", "not it either")
+    page.click("#login-form button[type=submit]")
+    # The page shows the server's Retry-After, whatever it is by the time the answer comes.
+    expect(page.locator("#login-error")).to_have_text(re.compile(r"^登录失败次数过多，请 \d+ 秒后再试。$"))
+    page.click("#lang")
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#login-error")).to_have_text(
+        re.compile(r"^Too many failed sign-ins; try again in \d+ s\.$")
+    )

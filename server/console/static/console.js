@@ -679,6 +679,10 @@
     }
     const data = await resp.json().catch(() => null);
     if (resp.status === 401) { $("login-error").textContent = t("login.failed"); return; }
+    if (resp.status === 429) {
+      $("login-error").textContent = t("login.locked", [resp.headers.get("Retry-After") || "60"]);
+      return;
+    }
     if (resp.status !== 200 || !data) {
       $("login-error").textContent = t("login.error", [(data && data.detail) || resp.status]);
       return;
