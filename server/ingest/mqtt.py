@@ -16,7 +16,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from protocol.topics import Topics
+from protocol.topics import SHARE_GROUP, Topics
 from server.errors import ServerError
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,11 @@ class MqttLink:
                 (self.topics.all_gateways("cmd/result", shared=True), opts),
             ]
         )
+        if self.topics.share_group != SHARE_GROUP:
+            # A session kept from before the group was derived from the secret still holds the
+            # old one; in both groups every event would arrive twice.
+            legacy = Topics(self.topics.prefix)
+            client.unsubscribe([legacy.all_gateways(c, shared=True) for c in ("events", "cmd/result")])
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
         # Ready means subscribed: a message published before the broker has our subscription

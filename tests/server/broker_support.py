@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from server.broker_files import write_broker_file
 
@@ -32,6 +34,7 @@ class BrokerClient:
         password: str | None,
         client_id: str = "",
         ca_file: Path | None = None,
+        clean_start: bool = True,
     ) -> None:
         self.got: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
@@ -43,7 +46,9 @@ class BrokerClient:
         self.client.on_disconnect = lambda c, u, f, rc, p: self.got.put(("disconnect", rc.value))
         self.client.on_subscribe = lambda c, u, mid, rcs, p: self.got.put(("sub", [r.value for r in rcs]))
         self.client.on_message = lambda c, u, m: self.got.put((m.topic, bytes(m.payload)))
-        self.client.connect("127.0.0.1", port)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 0 if clean_start else 3600
+        self.client.connect("127.0.0.1", port, clean_start=clean_start, properties=props)
         self.client.loop_start()
 
     def next(self, timeout: float = WAIT) -> tuple[str, Any]:

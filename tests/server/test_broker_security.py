@@ -38,7 +38,7 @@ from server.seed import apply_seed
 from server.settings import Settings
 from tests.server.broker_support import BrokerClient, make_tls_files, tls_refused
 from tests.server.conftest import SECRET, SEED
-from tests.server.srv_support import T0, FakeClock, TestClient, ev
+from tests.server.srv_support import T0, FakeClock, FakeGateway, TestClient, Watcher, ev
 
 TEMPLATE = Path(__file__).with_name("mosquitto_auth.conf.in")
 VICTIM, ATTACKER = "gw-dongcun-01", "gw-xicun-01"
@@ -280,3 +280,34 @@ def test_tls_listener_with_a_certificate_from_our_own_ca(broker_home: Path) -> N
         plain = BrokerClient(tls_port, VICTIM, password)
         assert plain.next()[0] == "disconnect"
         plain.close()
+
+
+def test_a_session_from_before_keeps_no_share_of_the_old_group(
+    broker: Mosquitto, seed_file: Path, tmp_path: Path, watcher: Watcher
+) -> None:
+    """A server whose broker session still holds ``$share/shouwang/...`` from an older version
+    leaves that group, so it does not get every event twice."""
+    old = BrokerClient(broker.port, None, None, "server-from-before", clean_start=False)
+    assert old.next() == ("connect", 0)
+    assert old.subscribe("$share/shouwang/sw/v1/gw/+/events") == [1]
+    old.close()
+    settings = Settings(
+        db_url="sqlite:///%s" % (tmp_path / "server.db"),
+        mqtt_url=broker.url,
+        mqtt_client_id="server-from-before",
+        secret=SECRET,
+        deadline_interval=0,
+        seed_file=seed_file,
+    )
+    with TestClient(create_app(settings, clock=FakeClock())) as http:
+        metrics = http.app.state.services.metrics  # type: ignore[attr-defined]
+        assert http.app.state.link.wait_connected(10)  # type: ignore[attr-defined]
+        gateway = FakeGateway(broker.url)
+        for seq in range(1, 6):
+            gateway.send([ev(seq, "door_open")])
+        # Both copies of an event would be handled before the next event: once event 5 is
+        # acked, every duplicate of events 1-4 would have been counted.
+        while watcher.next("sw/v1/gw/")[1]["seqs"] != [[5, 5]]:
+            pass
+        gateway.close()
+        assert (metrics.get("events_ingested"), metrics.get("events_duplicate")) == (5, 0)
