@@ -27,12 +27,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from hardware.local_stack import GatewayDevice, GatewayProcess, ServerProcess, write_gateway_config  # noqa: E402
 from hardware.scripted_node import ScriptedNode  # noqa: E402
 from protocol.kinds import Kind  # noqa: E402
-from server.broker.mosquitto import Mosquitto  # noqa: E402
-
-SEED = REPO / "hardware" / "demo_seed.json"
+from shouwang.demo import SEED  # noqa: E402
+from shouwang.local_stack import GatewayDevice, GatewayProcess, ServerProcess, write_gateway_config  # noqa: E402
+from shouwang.mosquitto import Mosquitto  # noqa: E402
 
 
 def percentile(values: list[float], p: float) -> float:

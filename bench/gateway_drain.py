@@ -31,10 +31,10 @@ sys.path.insert(0, str(REPO))
 from gateway.config import DeviceSettings, GatewaySettings, MqttSettings  # noqa: E402
 from gateway.daemon import Gateway  # noqa: E402
 from gateway.outbox import Incoming, Outbox  # noqa: E402
-from hardware.local_stack import ServerProcess  # noqa: E402
 from protocol.kinds import Kind  # noqa: E402
 from protocol.payloads import encode_ack  # noqa: E402
-from server.broker.mosquitto import Mosquitto  # noqa: E402
+from shouwang.local_stack import ServerProcess  # noqa: E402
+from shouwang.mosquitto import Mosquitto  # noqa: E402
 
 GW = "gw-bench"
 

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.gateway_drain import GW, AckingServer, fill  # noqa: E402
-from server.broker.mosquitto import Mosquitto  # noqa: E402
+from shouwang.mosquitto import Mosquitto  # noqa: E402
 
 
 def mem(pid: int) -> dict[str, float]:

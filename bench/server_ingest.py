@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 from protocol.event import Event  # noqa: E402
 from protocol.kinds import Kind  # noqa: E402
 from protocol.payloads import encode_events  # noqa: E402
-from server.broker.mosquitto import Mosquitto  # noqa: E402
+from shouwang.mosquitto import Mosquitto  # noqa: E402
 
 SECRET = "bench-secret-8d0f2c9a71e34b6b9c1d5e7f3a2b4c6d"
 GW = "gw-bench-01"

@@ -1,4 +1,4 @@
-"""Device catalog, the virtual board that runs the real firmware on a PC, and the demo."""
+"""Device catalog and the virtual board that runs the real firmware on a PC."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.broker.mosquitto import Mosquitto, mosquitto_binary
+from shouwang.mosquitto import Mosquitto, mosquitto_binary
 
 REPO = Path(__file__).resolve().parent.parent
 VECTORS = REPO / "tests" / "vectors"

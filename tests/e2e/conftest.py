@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from hardware.local_stack import ServerProcess
-from server.broker.mosquitto import Mosquitto
-from tests.e2e.support import SEED, Stack
+from shouwang.demo import SEED
+from shouwang.local_stack import ServerProcess
+from shouwang.mosquitto import Mosquitto
+from tests.e2e.support import Stack
 
 
 @pytest.fixture

@@ -15,10 +15,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 
-from hardware.local_stack import GatewayDevice, GatewayProcess, ServerProcess, write_gateway_config
-from server.broker.mosquitto import Mosquitto
+from shouwang.local_stack import GatewayDevice, GatewayProcess, ServerProcess, write_gateway_config
+from shouwang.mosquitto import Mosquitto
 
-SEED = Path(__file__).resolve().parents[2] / "hardware" / "demo_seed.json"
 GATEWAY = "gw-dongcun-01"
 DEVICES = [
     GatewayDevice("sn-00a3", "sw-panic-button", "东村 3 组 呼叫按钮"),

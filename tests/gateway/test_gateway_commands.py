@@ -17,7 +17,7 @@ from gateway.errors import ConfigError
 from gateway.tools import add_device
 from protocol import serial_line as sl
 from protocol.kinds import Kind
-from server.broker.mosquitto import Mosquitto
+from shouwang.mosquitto import Mosquitto
 from tests.gateway.gw_support import WAIT, FakeClock, FakeServer, PtyNode, settings, wait_for
 from tests.gateway.test_gateway_outbox import ev
 
@@ -202,7 +202,7 @@ def test_cli_pair_devices_status(tmp_path: Path) -> None:
 
 def test_local_siren_sounds_on_alarm_without_uplink_and_stops_by_itself(tmp_path: Path) -> None:
     from gateway.config import OutputSettings
-    from server.broker.mosquitto import free_port
+    from shouwang.processes import free_port
 
     log = tmp_path / "siren.log"
     script = "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + '\\n')"

@@ -11,7 +11,8 @@ from gateway.daemon import Gateway
 from hardware import rf433
 from hardware.virtual_board import VirtualBoard, VirtualScanner
 from protocol.ids import ble_device_id
-from server.broker.mosquitto import Mosquitto, free_port
+from shouwang.mosquitto import Mosquitto
+from shouwang.processes import free_port
 from tests.gateway.gw_support import WAIT, FakeServer, settings, wait_for
 
 KEY = "231d39c1d7cc1ab1aee224cd096db932"

@@ -18,7 +18,7 @@ from gateway.radio import BleScanner
 from protocol import serial_line as sl
 from protocol.bthome import encrypt_payload
 from protocol.kinds import Kind
-from server.broker.mosquitto import free_port
+from shouwang.processes import free_port
 from tests.gateway.gw_support import FakeClock, PtyNode, settings, wait_for
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"

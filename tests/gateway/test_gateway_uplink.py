@@ -19,7 +19,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gateway.daemon import Gateway
 from protocol import serial_line as sl
 from protocol.kinds import Kind
-from server.broker.mosquitto import Mosquitto, free_port
+from shouwang.mosquitto import Mosquitto
+from shouwang.processes import free_port
 from tests.gateway.gw_support import WAIT, FakeClock, FakeServer, PtyNode, settings, wait_for
 
 REPO = Path(__file__).resolve().parents[2]

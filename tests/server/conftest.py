@@ -14,11 +14,11 @@ import psycopg
 import pytest
 
 from server.app import create_app
-from server.broker.mosquitto import Mosquitto
 from server.db.engine import Database
 from server.db.migrate import upgrade
 from server.seed import apply_seed
 from server.settings import Settings
+from shouwang.mosquitto import Mosquitto
 from tests.server.srv_support import PASSWORD, FakeClock, Running, TestClient, Watcher
 
 PG_URL = os.environ.get("SHOUWANG_TEST_POSTGRES_URL")

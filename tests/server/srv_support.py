@@ -16,8 +16,8 @@ from starlette.exceptions import StarletteDeprecationWarning
 from protocol.event import Event
 from protocol.kinds import Kind
 from protocol.payloads import encode_events
-from server.broker.mosquitto import Mosquitto
 from server.settings import Settings
+from shouwang.mosquitto import Mosquitto
 
 # Starlette's test client announces a future switch of HTTP library; nothing to act on here.
 with warnings.catch_warnings():

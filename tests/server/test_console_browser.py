@@ -24,9 +24,10 @@ import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from server.app import create_app
-from server.broker.mosquitto import Mosquitto, free_port, mosquitto_binary
 from server.console import mount_console
 from server.settings import Settings
+from shouwang.mosquitto import Mosquitto, mosquitto_binary
+from shouwang.processes import free_port
 from tests.conftest import REPO, TEST_BROKER_CONF
 from tests.server.conftest import SECRET, SEED
 from tests.server.srv_support import PASSWORD, FakeGateway, Watcher, ev

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from server.app import create_app
-from server.broker.mosquitto import Mosquitto
 from server.db.models import Case, EventRow
 from server.settings import Settings
+from shouwang.mosquitto import Mosquitto
 from tests.server.srv_support import FakeClock, FakeGateway, TestClient, Watcher, ev
 
 SECRET = "instances-secret-3c9d1e7a5b2f4a6c8e0d2b4f6a8c0e1d"

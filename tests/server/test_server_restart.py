@@ -7,11 +7,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from server.app import create_app
-from server.broker.mosquitto import Mosquitto
 from server.db.engine import Database
 from server.deadlines import Escalator
 from server.ingest.store import store_events
 from server.settings import Deadlines, Settings
+from shouwang.mosquitto import Mosquitto
 from tests.server.srv_support import T0, FakeClock, FakeGateway, TestClient, Watcher, ev
 
 SECRET = "restart-secret-5b1e0c4f9a8d7e6f5a4b3c2d1e0f9a8b"

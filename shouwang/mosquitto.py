@@ -2,53 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 from string import Template
 
+from shouwang.errors import BrokerError, NotListeningError
+from shouwang.processes import free_port, terminate, wait_port
+
 DEFAULT_TEMPLATE = Path(__file__).with_name("mosquitto.conf.in")
-
-
-class BrokerError(RuntimeError):
-    pass
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise BrokerError("nothing listens on %s:%d after %.0f s" % (host, port, timeout)) from None
-            time.sleep(0.02)
-
-
-def terminate(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL if the process has not exited within ``timeout``."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+# Debian installs the broker in /usr/sbin, which is not on every user's PATH.
+SBIN_DIRS: tuple[str, ...] = ("/usr/sbin", "/usr/local/sbin")
+INSTALL_HINT = (
+    "Mosquitto (the MQTT broker) is not installed: on Debian or Raspberry Pi OS run "
+    "`sudo apt-get install mosquitto`; for other systems see https://mosquitto.org/download/"
+)
 
 
 def mosquitto_binary() -> str | None:
-    return shutil.which("mosquitto") or next(
-        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None
-    )
+    """The `mosquitto` executable on PATH or in the sbin folders, or None."""
+    search = os.pathsep.join([os.environ.get("PATH", os.defpath), *SBIN_DIRS])
+    return shutil.which("mosquitto", path=search)
 
 
 class Mosquitto:
@@ -57,7 +32,7 @@ class Mosquitto:
     def __init__(self, workdir: Path, port: int | None = None, template: Path = DEFAULT_TEMPLATE) -> None:
         binary = mosquitto_binary()
         if binary is None:
-            raise BrokerError("mosquitto is not installed")
+            raise BrokerError(INSTALL_HINT)
         self.binary = binary
         self.host = "127.0.0.1"
         self.port = port or free_port()
@@ -85,10 +60,11 @@ class Mosquitto:
         )
         log.close()
         try:
-            wait_port(self.host, self.port)
-        except BrokerError:
+            wait_port(self.host, self.port, process=self.proc)
+        except NotListeningError as exc:
             self.stop()
-            raise
+            log_path = self.workdir / "mosquitto.log"
+            raise BrokerError("mosquitto did not start (see %s): %s" % (log_path, exc)) from None
 
     def stop(self) -> None:
         if self.proc is not None:

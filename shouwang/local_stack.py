@@ -1,4 +1,5 @@
-"""The whole system on one machine: broker, server and gateway processes.
+"""The whole system on one machine: server and gateway processes beside a Mosquitto
+(:mod:`shouwang.mosquitto`).
 
 Used by `shouwang demo`, the end-to-end tests and the benchmarks, so all three start the
 system the same way an operator would: the real `shouwang` commands in their own processes.
@@ -17,37 +18,14 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from server.broker.mosquitto import Mosquitto, free_port, mosquitto_binary, terminate
-
-
-class StackError(RuntimeError):
-    pass
-
-
-class Broker(Protocol):
-    @property
-    def url(self) -> str: ...
-
-    def stop(self) -> None: ...
-
-
-def start_broker(workdir: Path, prefer_mosquitto: bool = True) -> Broker:
-    """Mosquitto when it is installed, else the embedded Python broker."""
-    if prefer_mosquitto and mosquitto_binary() is not None:
-        mosq = Mosquitto(workdir / "broker")
-        mosq.start()
-        return mosq
-    from server.broker.embedded import EmbeddedBroker
-
-    embedded = EmbeddedBroker(host="127.0.0.1", port=0)
-    embedded.start()
-    return embedded
+from shouwang.errors import StackError
+from shouwang.processes import free_port, terminate
 
 
 def _command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "shouwang_cli", *args]
+    return [sys.executable, "-m", "shouwang", *args]
 
 
 def _toml_str(value: str) -> str:

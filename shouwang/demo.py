@@ -1,8 +1,8 @@
 """`shouwang demo`: the whole system on this machine.
 
-A broker (Mosquitto if installed, else the embedded one), the server on SQLite, and two virtual
-stations, each a gateway with a virtual panic button and door sensor running the real firmware
-on ptys. Prints `broker: mqtt://HOST:PORT` and `server: http://HOST:PORT` once everything is up.
+Mosquitto, the server on SQLite, and two virtual stations, each a gateway with a virtual panic
+button and door sensor running the real firmware on ptys. Prints `broker: mqtt://HOST:PORT` and
+`server: http://HOST:PORT` once everything is up.
 """
 
 from __future__ import annotations
@@ -21,15 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from hardware.local_stack import (
-    GatewayDevice,
-    GatewayProcess,
-    ServerProcess,
-    StackError,
-    start_broker,
-    write_gateway_config,
-)
 from hardware.virtual_board import VirtualBoard
+from shouwang.errors import ShouwangError
+from shouwang.local_stack import GatewayDevice, GatewayProcess, ServerProcess, write_gateway_config
+from shouwang.mosquitto import INSTALL_HINT, Mosquitto, mosquitto_binary
 
 log = logging.getLogger("shouwang.demo")
 SEED = Path(__file__).with_name("demo_seed.json")
@@ -53,11 +48,6 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         help="press or open a random virtual device every SECONDS (env SHOUWANG_DEMO_AUTO_PRESS)",
     )
     parser.add_argument("--data-dir", type=Path, default=None, help="where the demo keeps its files")
-    parser.add_argument(
-        "--embedded-broker",
-        action="store_true",
-        help="use the embedded broker even if Mosquitto is installed",
-    )
     parser.add_argument(
         "--duration", type=float, default=0, help="stop after this many seconds (0 = until Ctrl-C)"
     )
@@ -110,6 +100,9 @@ def _auto_press(stations: list[Station], every: float, stop: threading.Event) ->
 
 def main(argv: list[str]) -> int:
     args = _parse(argv)
+    if mosquitto_binary() is None:
+        print("shouwang demo: %s" % INSTALL_HINT, file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     workdir = args.data_dir or Path(tempfile.mkdtemp(prefix="shouwang-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -123,10 +116,11 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    broker = start_broker(workdir, prefer_mosquitto=not args.embedded_broker)
+    broker = Mosquitto(workdir / "broker")
     server = ServerProcess(workdir / "server", broker.url, seed=SEED)
     stations: list[Station] = []
     try:
+        broker.start()
         server.start()
         stations = _stations(seed, workdir, broker.url)
         time.sleep(0.5)
@@ -147,7 +141,7 @@ def main(argv: list[str]) -> int:
                 station.process.check_alive()
             if deadline is not None and time.monotonic() > deadline:
                 break
-    except StackError as exc:
+    except ShouwangError as exc:
         print("demo failed: %s" % exc, file=sys.stderr)
         return 1
     finally:

@@ -1,1 +1,0 @@
-"""Running an MQTT broker for single-machine installs, the demo and tests."""
