@@ -62,9 +62,9 @@ RUNNER = r"""
 import { createRequire } from "module";
 import { pathToFileURL } from "url";
 import { readFileSync, readdirSync } from "fs";
-const [repo, dir, code] = process.argv.slice(2);
-// Resolve the package from the repository, wherever this runner file lives.
-const require = createRequire(repo + "/package.json");
+const [project, dir, code] = process.argv.slice(2);
+// Resolve the package from the firmware tests' npm project, wherever this runner file lives.
+const require = createRequire(project + "/package.json");
 const entry = require.resolve("@micropython/micropython-webassembly-pyscript");
 const { loadMicroPython } = await import(pathToFileURL(entry).href);
 const mp = await loadMicroPython({ stdout: (l) => console.log(l), linebuffer: true });
@@ -94,9 +94,9 @@ def cpython() -> dict[str, float]:
     return _parse(buf.getvalue())
 
 
-def micropython(repo: Path) -> dict[str, float] | None:
+def micropython(npm_project: Path) -> dict[str, float] | None:
     node = shutil.which("node")
-    if node is None or not (repo / "node_modules").is_dir():
+    if node is None or not (npm_project / "node_modules").is_dir():
         return None
     with tempfile.TemporaryDirectory() as tmp:
         runner = Path(tmp) / "run.mjs"
@@ -104,7 +104,7 @@ def micropython(repo: Path) -> dict[str, float] | None:
         runner.write_text(RUNNER)
         code.write_text(WORKLOAD)
         proc = subprocess.run(
-            [node, str(runner), str(repo), str(FIRMWARE_DIR), str(code)],
+            [node, str(runner), str(npm_project), str(FIRMWARE_DIR), str(code)],
             capture_output=True,
             text=True,
             timeout=600,
@@ -139,12 +139,12 @@ def virtual_board_latency(presses: int = 20) -> dict[str, float]:
 
 
 def main() -> None:
-    repo = FIRMWARE_DIR.parent
+    npm_project = FIRMWARE_DIR.parent / "tests" / "firmware"  # where `npm ci --prefix` installed it
     started = time.time()
     report: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "cpu": platform.machine()},
         "cpython": cpython(),
-        "micropython_wasm": micropython(repo),
+        "micropython_wasm": micropython(npm_project),
         "virtual_board_long_press_to_line": virtual_board_latency(),
         "seconds": 0.0,
     }

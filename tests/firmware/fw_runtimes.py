@@ -27,8 +27,8 @@ def node_binary() -> str:
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is not installed: the firmware tests run MicroPython under node (CI installs it)")
-    if not (REPO / "node_modules" / "@micropython" / "micropython-webassembly-pyscript").is_dir():
-        pytest.fail("the MicroPython npm package is missing: run `npm ci` in the repository root")
+    if not (HERE / "node_modules" / "@micropython" / "micropython-webassembly-pyscript").is_dir():
+        pytest.fail("the MicroPython npm package is missing: run `npm ci --prefix tests/firmware`")
     return node
 
 
