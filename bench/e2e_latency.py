@@ -14,7 +14,6 @@ import argparse
 import json
 import platform
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -24,14 +23,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from hardware.scripted_node import ScriptedNode  # noqa: E402
-from protocol.kinds import Kind  # noqa: E402
-from shouwang.demo import SEED  # noqa: E402
-from shouwang.local_stack import GatewayDevice, GatewayProcess, ServerProcess, write_gateway_config  # noqa: E402
-from shouwang.mosquitto import Mosquitto  # noqa: E402
+from hardware.scripted_node import ScriptedNode
+from protocol.kinds import Kind
+from shouwang.demo import SEED
+from shouwang.local_stack import GatewayDevice, GatewayProcess, ServerProcess, write_gateway_config
+from shouwang.mosquitto import Mosquitto
 
 
 def percentile(values: list[float], p: float) -> float:

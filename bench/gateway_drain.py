@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import sys
 import tempfile
 import threading
 import time
@@ -25,16 +24,13 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from gateway.config import DeviceSettings, GatewaySettings, MqttSettings  # noqa: E402
-from gateway.daemon import Gateway  # noqa: E402
-from gateway.outbox import Incoming, Outbox  # noqa: E402
-from protocol.kinds import Kind  # noqa: E402
-from protocol.payloads import encode_ack  # noqa: E402
-from shouwang.local_stack import ServerProcess  # noqa: E402
-from shouwang.mosquitto import Mosquitto  # noqa: E402
+from gateway.config import DeviceSettings, GatewaySettings, MqttSettings
+from gateway.daemon import Gateway
+from gateway.outbox import Incoming, Outbox
+from protocol.kinds import Kind
+from protocol.payloads import encode_ack
+from shouwang.local_stack import ServerProcess
+from shouwang.mosquitto import Mosquitto
 
 GW = "gw-bench"
 

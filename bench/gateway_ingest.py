@@ -17,23 +17,19 @@ import json
 import os
 import platform
 import sqlite3
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from gateway.config import DeviceSettings, SerialSettings  # noqa: E402
-from gateway.counters import Counters  # noqa: E402
-from gateway.outbox import Outbox  # noqa: E402
-from gateway.registry import Registry  # noqa: E402
-from gateway.serial_adapter import NodeLines, SerialPort  # noqa: E402
-from gateway.store import OutboxWriter  # noqa: E402
-from protocol import serial_line as sl  # noqa: E402
-from protocol.kinds import Kind  # noqa: E402
+from gateway.config import DeviceSettings, SerialSettings
+from gateway.counters import Counters
+from gateway.outbox import Outbox
+from gateway.registry import Registry
+from gateway.serial_adapter import NodeLines, SerialPort
+from gateway.store import OutboxWriter
+from protocol import serial_line as sl
+from protocol.kinds import Kind
 
 NODES = 1000
 

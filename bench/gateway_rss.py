@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -19,11 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from gateway_drain import GW, AckingServer, fill
 
-from bench.gateway_drain import GW, AckingServer, fill  # noqa: E402
-from shouwang.mosquitto import Mosquitto  # noqa: E402
+from shouwang.mosquitto import Mosquitto
 
 
 def mem(pid: int) -> dict[str, float]:
@@ -40,11 +37,10 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=100_000)
     ap.add_argument("--seconds", type=float, default=8.0)
     args = ap.parse_args()
-    env = dict(os.environ, PYTHONPATH=str(REPO))
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         imports_only = "import gateway.daemon, gateway.cli, sys; sys.stdin.read()"
-        base = subprocess.Popen([sys.executable, "-c", imports_only], stdin=subprocess.PIPE, env=env)
+        base = subprocess.Popen([sys.executable, "-c", imports_only], stdin=subprocess.PIPE)
         time.sleep(1.5)
         baseline = mem(base.pid)
         base.communicate(b"")
@@ -61,7 +57,7 @@ def main() -> None:
             fill(workdir / "gw" / "outbox.db", args.count)
             watcher = AckingServer(broker.host, broker.port, "sw/v1/gw/%s/events" % GW, None)
             proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(conf)],
-                                    env=env, stderr=subprocess.DEVNULL)
+                                    stderr=subprocess.DEVNULL)
             time.sleep(args.seconds)
             gateway = mem(proc.pid)
             proc.terminate()

@@ -17,7 +17,6 @@ import platform
 import queue
 import socket
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -28,13 +27,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from protocol.event import Event  # noqa: E402
-from protocol.kinds import Kind  # noqa: E402
-from protocol.payloads import encode_events  # noqa: E402
-from shouwang.mosquitto import Mosquitto  # noqa: E402
+from protocol.event import Event
+from protocol.kinds import Kind
+from protocol.payloads import encode_events
+from shouwang.mosquitto import Mosquitto
 
 SECRET = "bench-secret-8d0f2c9a71e34b6b9c1d5e7f3a2b4c6d"
 GW = "gw-bench-01"
