@@ -1,7 +1,7 @@
 """Durable outbox: SQLite in WAL mode, one writer connection, group commit.
 
 Every event that reaches the gateway is committed here before the device hears ``stored``.
-Rows leave only on the server's ``ack`` (DESIGN delivery rule), or by eviction of
+Rows leave only on the server's ``ack`` (delivery rule, docs/protocol.md), or by eviction of
 non-alarm rows when the disk cap is reached. ``seq`` comes from AUTOINCREMENT, so it is
 monotonic and never reused, even after the newest rows were deleted.
 
@@ -391,10 +391,6 @@ class Outbox:
     @property
     def backlog(self) -> int:
         return self._count
-
-    @property
-    def bytes_used(self) -> int:
-        return self._bytes
 
     def pending(self, after_seq: int = 0, limit: int = 500) -> list[Event]:
         return read_pending(self._conn, self.gateway, after_seq, limit)

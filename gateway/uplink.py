@@ -3,7 +3,7 @@
 paho runs its own network thread and reconnects with backoff; its callbacks only put items
 on a queue. One uplink thread owns all state (what is in flight, when to resend) and is the
 only place that decides anything. Rows are settled only on the server's ``ack`` message,
-never on PUBACK (DESIGN delivery rule).
+never on PUBACK (delivery rule, docs/protocol.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The event model shared by gateway and server (DESIGN.md section 3, contract)."""
+"""The event model shared by gateway and server (contract: docs/protocol.md, section 1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Identifier rules (DESIGN.md section 3, contract)."""
+"""Identifier rules (contract: docs/protocol.md, section 1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Event kinds, priorities and alarm classes (DESIGN.md section 3, contract)."""
+"""Event kinds, priorities and alarm classes (contract: docs/protocol.md, section 1)."""
 
 from __future__ import annotations
 

@@ -42,9 +42,6 @@ class AckLevel(StrEnum):
     ACCEPTED = "accepted"  # a person accepted the case
 
 
-ACK_RANK = {AckLevel.STORED: 1, AckLevel.DELIVERED: 2, AckLevel.ACCEPTED: 3}
-
-
 @dataclass(frozen=True, slots=True)
 class SerialEvent:
     node: str

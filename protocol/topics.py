@@ -1,4 +1,4 @@
-"""MQTT topic builders and parsers (DESIGN.md section 3, contract)."""
+"""MQTT topic builders and parsers (contract: docs/protocol.md, section 2)."""
 
 from __future__ import annotations
 

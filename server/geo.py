@@ -65,8 +65,3 @@ def contains(geometry: dict[str, Any], lon: float, lat: float) -> bool:
         if _in_ring(lon, lat, outer) and not any(_in_ring(lon, lat, h) for h in holes):
             return True
     return False
-
-
-def bbox(geometry: dict[str, Any]) -> tuple[float, float, float, float]:
-    pts = [p for poly in polygons(geometry) for p in poly[0]]
-    return (min(p[0] for p in pts), min(p[1] for p in pts), max(p[0] for p in pts), max(p[1] for p in pts))

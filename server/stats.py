@@ -1,4 +1,4 @@
-"""KPIs for a region subtree and a period (DESIGN.md section 5)."""
+"""KPIs for a region subtree and a period (docs/server.md, Statistics)."""
 
 from __future__ import annotations
 

@@ -88,10 +88,6 @@ class _Process:
                 self.args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env
             )
 
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
     def check_alive(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:
             tail = self.log_path.read_text(errors="replace")[-3000:]

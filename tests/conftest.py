@@ -10,8 +10,6 @@ import pytest
 from shouwang.mosquitto import Mosquitto, mosquitto_binary
 
 REPO = Path(__file__).resolve().parent.parent
-VECTORS = REPO / "tests" / "vectors"
-SHARED_VECTORS = REPO.parent / "shared" / "vectors"
 TEST_BROKER_CONF = REPO / "tests" / "mosquitto" / "test.conf.in"
 
 

@@ -7,7 +7,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -112,7 +111,3 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-def db_path(url: str) -> Path | None:
-    return sqlite_file(url)

@@ -129,7 +129,6 @@ def test_topics() -> None:
 
 
 def test_crc_check_values() -> None:
-    from protocol.crc import crc16, crc16_arc
+    from protocol.crc import crc16
 
     assert crc16(b"123456789") == 0x29B1
-    assert crc16_arc(b"123456789") == 0xBB3D
