@@ -12,6 +12,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 
 def _read_until(proc: subprocess.Popen[str], prefixes: tuple[str, ...], timeout: float) -> dict[str, str]:
     found: dict[str, str] = {}
@@ -27,6 +29,7 @@ def _read_until(proc: subprocess.Popen[str], prefixes: tuple[str, ...], timeout:
     return found
 
 
+@pytest.mark.slow
 def test_demo_runs_the_whole_system(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [

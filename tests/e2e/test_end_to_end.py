@@ -6,9 +6,14 @@ import threading
 import time
 from collections import Counter
 
+import pytest
+
 from hardware.scripted_node import ScriptedNode
 from protocol.kinds import Kind
 from tests.e2e.support import GATEWAY, Stack, Subscriber
+
+# Each test starts the server and a gateway as processes (the real commands) beside Mosquitto.
+pytestmark = pytest.mark.slow
 
 
 def _door_kind(i: int) -> Kind:
@@ -59,6 +64,7 @@ def test_press_on_virtual_board_becomes_case_and_duty_alert(stack: Stack) -> Non
     assert board.wait_ack(seq, "accepted", timeout=10)
 
 
+@pytest.mark.chaos
 def test_broker_down_for_10_s_in_the_middle_of_500_events(stack: Stack) -> None:
     node = ScriptedNode("00a4")
     stack.closers.append(node.close)
@@ -81,6 +87,7 @@ def test_broker_down_for_10_s_in_the_middle_of_500_events(stack: Stack) -> None:
     assert node.wait_acked(first + second, "delivered", timeout=30)
 
 
+@pytest.mark.chaos
 def test_gateway_killed_mid_burst_loses_nothing_acked(stack: Stack) -> None:
     node = ScriptedNode("00a4")
     stack.closers.append(node.close)

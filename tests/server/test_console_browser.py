@@ -32,6 +32,8 @@ from tests.conftest import REPO, TEST_BROKER_CONF
 from tests.server.conftest import SECRET, SEED
 from tests.server.srv_support import PASSWORD, FakeGateway, Watcher, ev
 
+pytestmark = pytest.mark.slow  # a real chromium per test; ./dev test --fast leaves them out
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
