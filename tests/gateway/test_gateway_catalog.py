@@ -21,7 +21,7 @@ from gateway.errors import ConfigError, GatewayError
 from gateway.tools import add_device, run_decode
 from hardware.catalog import CATALOG_DIR
 from protocol import serial_line as sl
-from server.broker.mosquitto import free_port
+from shouwang.processes import free_port
 from tests.gateway.gw_support import settings
 
 ROOT = Path(__file__).resolve().parents[2]
