@@ -20,6 +20,10 @@ class Scope:
     role: str
     region_path: str | None  # None: the whole tree, including unassigned devices
 
+    @property
+    def is_root(self) -> bool:
+        return self.region_path is None
+
     def covers(self, path: str | None) -> bool:
         if self.region_path is None:
             return True

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from server.app import create_app
-from server.broker.mosquitto import Mosquitto
 from server.settings import Settings
+from shouwang.mosquitto import Mosquitto
 from tests.server.conftest import SECRET
 from tests.server.srv_support import T0, FakeClock, Running, TestClient
 

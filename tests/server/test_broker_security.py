@@ -21,7 +21,6 @@ import pytest
 
 from protocol.payloads import encode_events
 from server.app import create_app
-from server.broker.mosquitto import Mosquitto, free_port
 from server.broker_files import Listener, TlsFiles, write_config
 from server.db.engine import Database
 from server.db.migrate import upgrade
@@ -36,6 +35,8 @@ from server.mqtt_auth import (
 from server.regions import region_by_path
 from server.seed import apply_seed
 from server.settings import Settings
+from shouwang.mosquitto import Mosquitto
+from shouwang.processes import free_port
 from tests.server.broker_support import BrokerClient, make_tls_files, tls_refused
 from tests.server.conftest import SECRET, SEED
 from tests.server.srv_support import T0, FakeClock, FakeGateway, TestClient, Watcher, ev
