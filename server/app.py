@@ -10,23 +10,36 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from protocol.topics import Topics
-from server.api import auth_routes, broker_accounts, cases, events, places, sign_ins, users
-from server.api.deps import error_response
+from server.api import (
+    auth_routes,
+    broker_accounts,
+    cases,
+    commands,
+    devices,
+    events,
+    gateways,
+    regions,
+    sign_ins,
+    stations,
+    stats,
+    users,
+)
+from server.api.errors import install_error_handlers
 from server.auth import TokenSigner
 from server.clock import Clock, system_clock
 from server.console import mount_console
+from server.data.users import ensure_user
 from server.db.engine import Database
 from server.db.migrate import upgrade
 from server.deadlines import Escalator
-from server.errors import Conflict, ServerError
 from server.ingest.mqtt import Inbound, MqttLink
 from server.ingest.worker import IngestWorker
 from server.metrics import Metrics
 from server.publish import publish_alerts
-from server.seed import apply_seed, ensure_user, load_seed_file
+from server.seed import apply_seed, load_seed_file
 from server.services import Services
 from server.settings import Settings
 
@@ -92,29 +105,24 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         lifespan=lifespan,
     )
 
-    @app.exception_handler(ServerError)
-    async def _server_error(request: Request, exc: ServerError) -> JSONResponse:
-        return error_response(exc)
-
-    # Database errors are translated here, where they reach the API: a lost race on a unique
-    # key is a conflict the client can retry, a database that does not answer is a 503.
-    @app.exception_handler(IntegrityError)
-    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
-        log.warning("%s %s: %s", request.method, request.url.path, exc.orig)
-        return error_response(Conflict("conflicting change, try again", reason="db_conflict"))
-
-    @app.exception_handler(OperationalError)
-    async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
-        log.error("%s %s: database unavailable: %s", request.method, request.url.path, exc.orig)
-        return JSONResponse({"detail": "database unavailable", "reason": "db_unavailable"}, status_code=503)
-
-    app.include_router(auth_routes.router, prefix=API)
-    app.include_router(cases.router, prefix=API)
-    app.include_router(events.router, prefix=API)
-    app.include_router(places.router, prefix=API)
-    app.include_router(users.router, prefix=API)
-    app.include_router(broker_accounts.router, prefix=API)
-    app.include_router(sign_ins.router, prefix=API)
+    install_error_handlers(app)
+    # One router per resource, all under /api/v1.
+    resources = (
+        auth_routes,
+        regions,
+        stations,
+        gateways,
+        commands,
+        devices,
+        users,
+        sign_ins,
+        broker_accounts,
+        cases,
+        events,
+        stats,
+    )
+    for resource in resources:
+        app.include_router(resource.router, prefix=API)
 
     # The duty-room console is served by the same process, from the same origin as the API.
     mount_console(app)

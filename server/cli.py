@@ -142,10 +142,10 @@ def _migrate(db_url: str) -> int:
 def _import_regions(db_url: str, path: Path) -> int:
     import json
 
+    from server.data.regions import import_geojson
     from server.db.engine import Database
     from server.db.migrate import upgrade
     from server.errors import Invalid
-    from server.regions import import_geojson
 
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -196,9 +196,9 @@ def _broker_command(db_url: str, args: argparse.Namespace) -> int:
 
 
 def _issue(session: Session, args: argparse.Namespace, clock: Clock) -> tuple[str, str] | None:
+    from server.data.regions import region_by_path
     from server.db.models import Gateway
     from server.mqtt_auth import issue_credentials, issue_duty_account, issue_server_account
-    from server.regions import region_by_path
 
     by = "cli:%s" % getpass.getuser()
     if args.command == "gateway-credentials":

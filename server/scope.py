@@ -48,10 +48,16 @@ def in_scope(
     column: InstrumentedAttribute[str | None] | ColumnElement[Any], scope: Scope
 ) -> ColumnElement[bool]:
     """SQL condition: the row's region path lies in the scope's subtree."""
-    if scope.region_path is None:
+    return in_subtree(column, scope.region_path)
+
+
+def in_subtree(
+    column: InstrumentedAttribute[str | None] | ColumnElement[Any], path: str | None
+) -> ColumnElement[bool]:
+    """SQL condition: the row's region path is ``path`` or below it (None: anywhere at all)."""
+    if path is None:
         return true()
-    prefix = scope.region_path
-    return or_(column == prefix, column.like(escape_like(prefix) + "/%", escape="\\"))
+    return or_(column == path, column.like(escape_like(path) + "/%", escape="\\"))
 
 
 def require_admin(scope: Scope) -> None:
@@ -59,3 +65,12 @@ def require_admin(scope: Scope) -> None:
 
     if scope.role != "admin":
         raise Forbidden("only an admin may change this")
+
+
+def require_admin_over(scope: Scope, path: str | None) -> None:
+    """A write to something at ``path``: only an admin whose subtree holds that place."""
+    from server.errors import Forbidden
+
+    require_admin(scope)
+    if not scope.covers(path):
+        raise Forbidden("outside your region %s" % scope.region_path)

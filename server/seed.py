@@ -7,16 +7,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.auth import hash_password, verify_password
-from server.db.models import Region, User, utcnow
+from server.data.devices import upsert_device
+from server.data.gateways import upsert_gateway
+from server.data.regions import region_by_path, upsert_region
+from server.data.stations import upsert_station
+from server.data.users import ensure_user
 from server.errors import Invalid
-from server.regions import region_by_path, upsert_region
-from server.registry import upsert_device, upsert_gateway, upsert_station
-from server.scope import ROLES
-from server.settings import check_password
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +56,3 @@ def _apply(session: Session, data: dict[str, Any]) -> dict[str, int]:
         ensure_user(session, item["username"], item["password"], item["role"], region)
     counts["users"] = len(data.get("users", []))
     return counts
-
-
-def ensure_user(session: Session, username: str, password: str, role: str, region: Region | None) -> User:
-    if role not in ROLES:
-        raise Invalid("bad role %r, one of %s" % (role, ", ".join(ROLES)), reason="bad_role")
-    check_password(password, "password of %s" % username, (username,))
-    user = session.scalars(select(User).where(User.username == username)).one_or_none()
-    if user is None:
-        user = User(
-            username=username, password_hash=hash_password(password), created_at=utcnow(), active=True
-        )
-        session.add(user)
-    elif not verify_password(password, user.password_hash):
-        user.password_hash = hash_password(password)
-    user.role = role
-    user.region_id = region.id if region is not None else None
-    session.flush()
-    return user

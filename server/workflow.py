@@ -202,11 +202,4 @@ def _ack_level_command(
     return new_command(session, gateway, "ack_level", args, scope.username, now, case.id)
 
 
-def get_case(session: Session, case_id: int, scope: Scope) -> Case:
-    case = session.get(Case, case_id)
-    if case is None or not scope.covers(case.region_path):
-        raise NotFound("case %d not found" % case_id)
-    return case
-
-
-__all__ = ["ACTIONS", "STATES", "TRANSITIONS", "ActionOutcome", "Command", "apply_action", "get_case"]
+__all__ = ["ACTIONS", "STATES", "TRANSITIONS", "ActionOutcome", "Command", "apply_action"]

@@ -17,7 +17,8 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from server.api.deps import ScopeDep, ServicesDep
-from server.api.schemas import ErrorBody, Page
+from server.api.paging import Page
+from server.api.schemas import ErrorBody
 from server.db.models import BrokerAccount, Region
 from server.errors import Forbidden, NotFound
 from server.mqtt_auth import duty_topic, issue_duty_account, revoke_account, write_auth_files

@@ -1,83 +1,55 @@
-"""Cases: list, detail, actions."""
+"""Cases: list, detail with events and audit trail, actions of the workflow."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import func, select
 
-from server.api.convert import action_out, case_fields, case_out, event_out
 from server.api.deps import ScopeDep, ServicesDep
-from server.api.schemas import ActionIn, CaseDetail, CaseOut, ErrorBody, Page
-from server.db.models import Case, CaseAction, CaseEvent, EventRow
+from server.api.errors import ERRORS
+from server.api.paging import Limit, Offset, Page, paginate
+from server.api.schemas import ActionIn, ActionOut, CaseDetail, CaseOut, EventOut
+from server.data.cases import case_actions, case_events, case_in_scope, case_list
 from server.publish import dumps, publish_alerts
-from server.scope import in_scope
-from server.workflow import STATES, apply_action, get_case
+from server.workflow import STATES, apply_action
 
-router = APIRouter(tags=["cases"])
-
-ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorBody},
-    404: {"model": ErrorBody},
-    409: {"model": ErrorBody},
-    422: {"model": ErrorBody},
-}
+router = APIRouter(tags=["cases"], responses=ERRORS)
 
 
-@router.get("/cases", response_model=Page[CaseOut], responses=ERRORS)
+@router.get("/cases", response_model=Page[CaseOut])
 def list_cases(
     svc: ServicesDep,
     scope: ScopeDep,
     state: Annotated[str | None, Query(description="one of " + ", ".join(STATES) + ", or 'open'")] = None,
     device: str | None = None,
     alarm_class: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> Page[CaseOut]:
-    cond = [in_scope(Case.region_path, scope)]
-    if state == "open":
-        cond.append(Case.is_open.is_(True))
-    elif state is not None:
-        cond.append(Case.state == state)
-    if device is not None:
-        cond.append(Case.device_id == device)
-    if alarm_class is not None:
-        cond.append(Case.alarm_class == alarm_class)
-    with svc.db.read() as session:
-        total = session.scalar(select(func.count()).select_from(Case).where(*cond)) or 0
-        rows = session.scalars(select(Case).where(*cond).order_by(Case.id.desc()).limit(limit).offset(offset))
-        return Page[CaseOut](items=[case_out(c) for c in rows], total=total, limit=limit, offset=offset)
+    stmt = case_list(scope, state=state, device=device, alarm_class=alarm_class)
+    with svc.db.read() as s:
+        return paginate(s, stmt, CaseOut, limit, offset)
 
 
-@router.get("/cases/{case_id}", response_model=CaseDetail, responses=ERRORS)
+@router.get("/cases/{case_id}", response_model=CaseDetail)
 def read_case(case_id: int, svc: ServicesDep, scope: ScopeDep) -> CaseDetail:
-    with svc.db.read() as session:
-        case = get_case(session, case_id, scope)
-        events = session.scalars(
-            select(EventRow)
-            .join(CaseEvent, CaseEvent.event_id == EventRow.id)
-            .where(CaseEvent.case_id == case.id)
-            .order_by(EventRow.at, EventRow.id)
-        )
-        actions = session.scalars(
-            select(CaseAction).where(CaseAction.case_id == case.id).order_by(CaseAction.id)
-        )
-        return CaseDetail.model_validate(
-            {
-                **case_fields(case),
-                "events": [event_out(e) for e in events],
-                "actions": [action_out(a) for a in actions],
-            }
+    with svc.db.read() as s:
+        case = case_in_scope(s, scope, case_id)
+        return CaseDetail(
+            **CaseOut.model_validate(case).model_dump(),
+            events=[EventOut.model_validate(e) for e in case_events(s, case.id)],
+            actions=[ActionOut.model_validate(a) for a in case_actions(s, case.id)],
         )
 
 
-@router.post("/cases/{case_id}/actions", response_model=CaseDetail, responses=ERRORS)
+@router.post("/cases/{case_id}/actions", response_model=CaseDetail)
 def act_on_case(case_id: int, body: ActionIn, svc: ServicesDep, scope: ScopeDep) -> CaseDetail:
     data = body.model_dump(exclude={"action", "note"}, exclude_none=True)
-    with svc.db.write() as session:
+    with svc.db.write() as s:
+        # apply_action finds the case inside the caller's scope (404 outside it) and checks the role.
         outcome = apply_action(
-            session,
+            s,
             case_id,
             scope,
             body.action,

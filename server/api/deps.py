@@ -1,4 +1,4 @@
-"""Request dependencies: services, the caller's scope, error translation."""
+"""Request dependencies: the services and the caller's scope."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import time
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from server.db.models import Region, User
-from server.errors import AuthError, Conflict, Forbidden, Invalid, NotFound, ServerError
+from server.errors import AuthError
 from server.scope import Scope
 from server.services import Services
 
@@ -42,13 +41,3 @@ def current_scope(
 
 
 ScopeDep = Annotated[Scope, Depends(current_scope)]
-
-STATUS = {AuthError: 401, Forbidden: 403, NotFound: 404, Conflict: 409, Invalid: 422}
-
-
-def error_response(exc: ServerError) -> JSONResponse:
-    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 500)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(
-        {"detail": exc.detail or str(exc), "reason": exc.reason}, status_code=status, headers=headers
-    )

@@ -1,11 +1,22 @@
-"""Request and response bodies of the REST API (they shape /openapi.json)."""
+"""Request and response bodies of the REST API (they shape /openapi.json).
+
+Response models are built from database rows (``from_attributes``): an ORM object, or a row of
+a ``*_view`` query from ``server.data`` whose columns carry the model's field names. Where an ORM
+attribute is named differently from the field (``gateway_id`` for ``gateway``), the field reads
+it through ``column()``.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+def column(attribute: str) -> Any:
+    """A field read from the ORM attribute ``attribute`` (models using it also validate by name)."""
+    return Field(validation_alias=attribute)
 
 
 class Token(BaseModel):
@@ -38,6 +49,8 @@ class ErrorBody(BaseModel):
 
 class EventOut(BaseModel):
     model_config = ConfigDict(
+        from_attributes=True,
+        validate_by_name=True,
         json_schema_extra={
             "example": {
                 "id": "gw-dongcun-01:42",
@@ -52,12 +65,12 @@ class EventOut(BaseModel):
                 "data": {"battery": 87},
                 "region_path": "c01/t03/v12/g4",
             }
-        }
+        },
     )
     id: str
-    gateway: str
+    gateway: str = column("gateway_id")
     seq: int
-    device: str
+    device: str = column("device_id")
     kind: str
     priority: str
     at: datetime
@@ -69,6 +82,8 @@ class EventOut(BaseModel):
 
 class CaseOut(BaseModel):
     model_config = ConfigDict(
+        from_attributes=True,
+        validate_by_name=True,
         json_schema_extra={
             "example": {
                 "id": 12,
@@ -92,17 +107,17 @@ class CaseOut(BaseModel):
                 "resolution": None,
                 "satisfaction": None,
             }
-        }
+        },
     )
     id: int
-    device: str
-    gateway: str | None
+    device: str = column("device_id")
+    gateway: str | None = column("gateway_id")
     alarm_class: str
     kind: str
     priority: str
     category: str
     state: str
-    open: bool
+    open: bool = column("is_open")
     opened_at: datetime
     updated_at: datetime
     closed_at: datetime | None
@@ -118,6 +133,7 @@ class CaseOut(BaseModel):
 
 class ActionOut(BaseModel):
     model_config = ConfigDict(
+        from_attributes=True,
         json_schema_extra={
             "example": {
                 "id": 7,
@@ -129,7 +145,7 @@ class ActionOut(BaseModel):
                 "note": "电话已联系",
                 "data": None,
             }
-        }
+        },
     )
     id: int
     action: str
@@ -144,16 +160,6 @@ class ActionOut(BaseModel):
 class CaseDetail(CaseOut):
     events: list[EventOut]
     actions: list[ActionOut]
-
-
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
 
 
 class ActionIn(BaseModel):
@@ -200,6 +206,7 @@ class RegionIn(BaseModel):
 
 class RegionOut(BaseModel):
     model_config = ConfigDict(
+        from_attributes=True,
         json_schema_extra={
             "example": {
                 "id": 4,
@@ -210,7 +217,7 @@ class RegionOut(BaseModel):
                 "parent": "c01/t03/v12",
                 "geometry": None,
             }
-        }
+        },
     )
     id: int
     path: str
@@ -242,6 +249,7 @@ class StationIn(BaseModel):
 
 class StationOut(BaseModel):
     model_config = ConfigDict(
+        from_attributes=True,
         json_schema_extra={
             "example": {
                 "code": "st-dongcun",
@@ -251,7 +259,7 @@ class StationOut(BaseModel):
                 "lon": 108.9,
                 "address": "东村 1 号",
             }
-        }
+        },
     )
     code: str
     name: str
@@ -268,6 +276,7 @@ class GatewayIn(BaseModel):
 
 class GatewayOut(BaseModel):
     model_config = ConfigDict(
+        from_attributes=True,
         json_schema_extra={
             "example": {
                 "id": "gw-dongcun-01",
@@ -276,7 +285,7 @@ class GatewayOut(BaseModel):
                 "status_at": "2026-11-23T07:00:00.000Z",
                 "has_credentials": True,
             }
-        }
+        },
     )
     id: str
     station: str | None
@@ -327,6 +336,7 @@ class DeviceIn(BaseModel):
 
 class DeviceOut(BaseModel):
     model_config = ConfigDict(
+        from_attributes=True,
         json_schema_extra={
             "example": {
                 "id": "sn-00a3",
@@ -340,7 +350,7 @@ class DeviceOut(BaseModel):
                 "address": "东村 3 组 12 号",
                 "holder_contact": None,
             }
-        }
+        },
     )
     id: str
     gateway: str | None
@@ -377,6 +387,7 @@ class UserIn(BaseModel):
 
 class UserOut(BaseModel):
     model_config = ConfigDict(
+        from_attributes=True,
         json_schema_extra={
             "example": {
                 "id": 3,
@@ -385,7 +396,7 @@ class UserOut(BaseModel):
                 "region": "c01/t03",
                 "active": True,
             }
-        }
+        },
     )
     id: int
     username: str
@@ -466,6 +477,8 @@ class CommandIn(BaseModel):
 
 class CommandOut(BaseModel):
     model_config = ConfigDict(
+        from_attributes=True,
+        validate_by_name=True,
         json_schema_extra={
             "example": {
                 "id": "3f0c1b9e-8e44-4a53-9d0e-0b7f5a1c2d3e",
@@ -484,10 +497,10 @@ class CommandOut(BaseModel):
                 "result": {"device": "gateway", "siren": True},
                 "result_at": "2026-11-23T08:02:00.410Z",
             }
-        }
+        },
     )
     id: str
-    gateway: str
+    gateway: str = column("gateway_id")
     op: str
     payload: dict[str, Any]
     case_id: int | None

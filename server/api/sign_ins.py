@@ -14,7 +14,8 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from server.api.deps import ScopeDep, ServicesDep
-from server.api.schemas import ErrorBody, Page
+from server.api.paging import Page
+from server.api.schemas import ErrorBody
 from server.db.models import Region, SignIn, User
 from server.scope import in_scope, require_admin
 

@@ -18,8 +18,8 @@ from protocol.errors import ProtocolError
 from protocol.kinds import Kind
 from protocol.rflink import parse_rflink
 from protocol.rtl433 import parse_rtl433
+from server.data.devices import catalog_models
 from server.errors import ConfigError
-from server.registry import catalog_models
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"

@@ -22,6 +22,7 @@ import pytest
 from protocol.payloads import encode_events
 from server.app import create_app
 from server.broker_files import Listener, TlsFiles, write_config
+from server.data.regions import region_by_path
 from server.db.engine import Database
 from server.db.migrate import upgrade
 from server.db.models import Gateway
@@ -32,7 +33,6 @@ from server.mqtt_auth import (
     revoke_account,
     write_auth_files,
 )
-from server.regions import region_by_path
 from server.seed import apply_seed
 from server.settings import Settings
 from shouwang.mosquitto import Mosquitto

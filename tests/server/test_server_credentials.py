@@ -14,6 +14,7 @@ from protocol.topics import Topics
 from server.broker_files import Listener, TlsFiles, config_text, parse_listener
 from server.broker_login import broker_login
 from server.cli import main
+from server.data.regions import region_by_path
 from server.db.engine import Database
 from server.db.models import BrokerAccount, Gateway
 from server.errors import ConfigError, Conflict, Invalid, NotFound
@@ -30,7 +31,6 @@ from server.mqtt_auth import (
     server_username,
     write_auth_files,
 )
-from server.regions import region_by_path
 from server.settings import Settings
 from tests.server.conftest import SECRET
 from tests.server.srv_support import T0

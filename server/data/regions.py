@@ -1,18 +1,51 @@
-"""The region tree: upsert, GeoJSON import, locating a point in a grid."""
+"""Regions: the tree's view, upsert, GeoJSON import, locating a point in a grid."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy.orm import Session, aliased
 
 from server.db.models import LEVELS, Region
 from server.errors import Invalid
 from server.geo import check_geometry, contains
+from server.scope import Scope, escape_like, in_scope
 
 REGION_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}")
+
+_parent = aliased(Region)
+
+
+def region_view(scope: Scope) -> Select[*tuple[Any, ...]]:
+    """Regions inside the scope, with their parent's path: the fields of ``RegionOut``."""
+    return (
+        select(
+            Region.id,
+            Region.path,
+            Region.code,
+            Region.name,
+            Region.level,
+            _parent.path.label("parent"),
+            Region.geometry,
+        )
+        .outerjoin(_parent, Region.parent_id == _parent.id)
+        .where(in_scope(Region.path, scope))
+    )
+
+
+def children_of(parent: str) -> list[ColumnElement[bool]]:
+    """Direct children only: one level below ``parent``."""
+    return [
+        Region.path.like(escape_like(parent) + "/%", escape="\\"),
+        Region.path.not_like(escape_like(parent) + "/%/%", escape="\\"),
+    ]
+
+
+def region_path(session: Session, region_id: int | None) -> str | None:
+    region = session.get(Region, region_id) if region_id is not None else None
+    return region.path if region is not None else None
 
 
 def region_by_path(session: Session, path: str | None) -> Region | None:

@@ -1,0 +1,39 @@
+"""Pagination: the ``limit`` and ``offset`` parameters, the page body, and running a page."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Generic, TypeVar, cast
+
+from fastapi import Query
+from pydantic import BaseModel
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+MAX_LIMIT = 500
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
+Offset = Annotated[int, Query(ge=0, description="items to skip")]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+def paginate(
+    session: Session, stmt: Select[*tuple[Any, ...]], model: type[M], limit: int, offset: int
+) -> Page[M]:
+    """One page of ``stmt`` (already filtered by scope and ordered) and the total it has."""
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    result = session.execute(stmt.limit(limit).offset(offset))
+    # select(Case) yields Case objects; a view of labelled columns yields rows whose attributes
+    # carry the labels. Both validate with from_attributes.
+    rows = result.scalars().all() if len(stmt.column_descriptions) == 1 else result.all()
+    # Page[model] is the very class the route declares (pydantic caches its parametrisations).
+    page = cast("type[Page[M]]", Page.__class_getitem__(model))
+    return page(items=[model.model_validate(row) for row in rows], total=total, limit=limit, offset=offset)
