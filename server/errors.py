@@ -20,7 +20,9 @@ class ServerError(Exception):
         self.detail = detail
 
 
-class ConfigError(ServerError):
+class ConfigError(ServerError, ValueError):
+    """A setting that cannot work; also a ValueError, so settings validators report it as such."""
+
     reason = "bad_config"
 
 

@@ -1,4 +1,5 @@
-"""Server settings: one object, built from arguments and the environment, that fails fast."""
+"""Server settings: one pydantic-settings object, built from the environment and the command
+line's flags, that fails fast with a ``ConfigError`` naming what is wrong."""
 
 from __future__ import annotations
 
@@ -10,10 +11,26 @@ import os
 import secrets
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from server.broker_login import broker_login
 from server.errors import ConfigError
@@ -109,25 +126,31 @@ def sqlite_file(db_url: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
-@dataclass(frozen=True)
-class Deadlines:
-    """Seconds allowed per step, by alarm class; ``default`` covers unlisted classes."""
-
-    accept: Mapping[str, float] = field(
-        default_factory=lambda: {
-            "panic": 60.0,
-            "medical": 60.0,
-            "fire": 60.0,
-            "intrusion": 120.0,
-            "default": 4 * 3600.0,
-        }
-    )
-    dispatch: Mapping[str, float] = field(default_factory=lambda: {"default": 600.0})
-    handle: Mapping[str, float] = field(default_factory=lambda: {"default": 7200.0})
+# Seconds allowed per step, by alarm class; ``default`` covers unlisted classes.
+DEFAULT_TABLES: dict[str, dict[str, float]] = {
+    "accept": {"panic": 60.0, "medical": 60.0, "fire": 60.0, "intrusion": 120.0, "default": 4 * 3600.0},
+    "dispatch": {"default": 600.0},
+    "handle": {"default": 7200.0},
     # After the deadline: escalate one region level up and notify again, every this often.
-    renotify: Mapping[str, float] = field(
-        default_factory=lambda: {"panic": 60.0, "medical": 60.0, "fire": 60.0, "default": 600.0}
-    )
+    "renotify": {"panic": 60.0, "medical": 60.0, "fire": 60.0, "default": 600.0},
+}
+DEADLINE_NUMBERS = ("yellow", "cancel_grace", "gateway_offline")
+
+
+def _seconds(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < float("inf")
+
+
+class Deadlines(BaseModel):
+    """Deadlines per step and alarm class. Given as JSON (``SHOUWANG_DEADLINES``) or keywords:
+    ``{"accept": {"panic": 45}, "yellow": 0.75}`` overrides only what it names."""
+
+    model_config = ConfigDict(frozen=True)
+
+    accept: Mapping[str, float] = Field(default_factory=lambda: dict(DEFAULT_TABLES["accept"]))
+    dispatch: Mapping[str, float] = Field(default_factory=lambda: dict(DEFAULT_TABLES["dispatch"]))
+    handle: Mapping[str, float] = Field(default_factory=lambda: dict(DEFAULT_TABLES["handle"]))
+    renotify: Mapping[str, float] = Field(default_factory=lambda: dict(DEFAULT_TABLES["renotify"]))
     yellow: float = 0.8  # share of the step's time after which it turns yellow
     # A device may take back its own alarm (panic_cancel) this long after it opened the case,
     # as long as nobody has accepted it yet.
@@ -139,70 +162,170 @@ class Deadlines:
         table: Mapping[str, float] = getattr(self, step)
         return float(table.get(alarm_class, table["default"]))
 
+    @model_validator(mode="before")
     @classmethod
-    def from_json(cls, text: str) -> Deadlines:
-        """``{"accept": {"panic": 45}, "yellow": 0.75}``: what is given overrides the defaults."""
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError("SHOUWANG_DEADLINES is not JSON: %s" % exc) from None
-        base = cls()
-        if not isinstance(obj, dict):
+    def _over_defaults(cls, data: Any) -> Any:
+        if isinstance(data, Deadlines):
+            return data
+        if isinstance(data, str | bytes):
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError as exc:
+                raise ConfigError("SHOUWANG_DEADLINES is not JSON: %s" % exc) from None
+        if not isinstance(data, Mapping):
             raise ConfigError("SHOUWANG_DEADLINES must be a JSON object")
         changes: dict[str, Any] = {}
-        for key, value in obj.items():
-            if key in ("accept", "dispatch", "handle", "renotify"):
-                if not isinstance(value, dict) or not all(
-                    isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in value.values()
-                ):
+        for key, value in data.items():
+            if key in DEFAULT_TABLES:
+                if not isinstance(value, Mapping) or not all(_seconds(v) for v in value.values()):
                     raise ConfigError("SHOUWANG_DEADLINES.%s must map alarm classes to seconds > 0" % key)
-                changes[key] = {**getattr(base, key), **{str(k): float(v) for k, v in value.items()}}
-            elif key in ("yellow", "cancel_grace", "gateway_offline"):
-                if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                changes[key] = {**DEFAULT_TABLES[key], **{str(k): float(v) for k, v in value.items()}}
+            elif key in DEADLINE_NUMBERS:
+                if not _seconds(value):
                     raise ConfigError("SHOUWANG_DEADLINES.%s must be a number > 0" % key)
                 if key == "yellow" and value >= 1:
                     raise ConfigError("SHOUWANG_DEADLINES.yellow is a share of the step's time, below 1")
                 changes[key] = float(value)
             else:
                 raise ConfigError("SHOUWANG_DEADLINES: unknown key %r" % key)
-        return replace(base, **changes)
+        return changes
+
+    @classmethod
+    def from_json(cls, text: str) -> Deadlines:
+        return cls.model_validate(text)
 
 
-@dataclass(frozen=True)
-class Settings:
-    db_url: str = DEFAULT_DB
-    mqtt_url: str = DEFAULT_MQTT
+class _Environment(EnvSettingsSource):
+    """``SHOUWANG_*`` variables from the process environment, or from the mapping given."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str] | None = None) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        environ = os.environ if self._environ is None else self._environ
+        # Names match whatever their case; an empty variable counts as unset.
+        return {name.lower(): value for name, value in environ.items() if value != ""}
+
+
+class Settings(BaseSettings):
+    """The server's settings: ``SHOUWANG_*`` environment variables, overridden by keywords (the
+    command line's flags), over the defaults. Anything that cannot work is a ``ConfigError``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SHOUWANG_", frozen=True, validate_by_name=True, extra="forbid"
+    )
+
+    db_url: str = Field(DEFAULT_DB, validation_alias="SHOUWANG_DB")
+    mqtt_url: str = Field(DEFAULT_MQTT, validation_alias="SHOUWANG_MQTT")
     listen: str = DEFAULT_LISTEN
     mqtt_prefix: str = DEFAULT_PREFIX
-    secret: str = ""
+    data_dir: Path | None = None
+    # Declared after db_url and data_dir: when unset it is generated and kept beside them.
+    secret: str = Field(None, validate_default=True)
     admin_password: str | None = None
     mqtt_client_id: str = ""
-    data_dir: Path | None = None
-    seed_file: Path | None = None
-    token_ttl: float = 12 * 3600.0
+    seed_file: Path | None = Field(None, validation_alias="SHOUWANG_SEED")
+    token_ttl: float = Field(12 * 3600.0, gt=0, le=30 * 86400)
     # MQTT v5 session expiry: how long the broker keeps our queue while we are away.
-    session_expiry: int = 7 * 24 * 3600
-    deadlines: Deadlines = field(default_factory=Deadlines)
+    session_expiry: int = Field(7 * 24 * 3600, ge=0, le=2**32 - 1)
+    deadlines: Annotated[Deadlines, NoDecode] = Field(default_factory=Deadlines)
     # Seconds between deadline checks; 0 turns the checker off (tests drive it by hand).
-    deadline_interval: float = 1.0
+    deadline_interval: float = Field(1.0, ge=0, le=60)
     # Where to keep Mosquitto's password and ACL files for gateway credentials (optional).
     mqtt_auth_dir: Path | None = None
-    # The server's own broker account when not in the URL (server.broker_login).
-    mqtt_credentials: tuple[str, str] | None = field(default=None, repr=False)
+    # The server's own broker account when not in the URL: a name, and a password from a file
+    # (not world-readable) or the environment, never the command line (server.broker_login).
+    mqtt_username: str | None = None
+    mqtt_password: str | None = Field(None, repr=False)
+    mqtt_password_file: Path | None = None
+    mqtt_credentials: tuple[str, str] | None = Field(None, repr=False, validate_default=True)
 
-    def __post_init__(self) -> None:
-        check_db_url(self.db_url)
-        parse_mqtt_url(self.mqtt_url)
-        parse_listen(self.listen)
-        if (
-            not self.mqtt_prefix
-            or any(c in self.mqtt_prefix for c in "+#\x00")
-            or self.mqtt_prefix.endswith("/")
-        ):
-            raise ConfigError("bad MQTT topic prefix %r" % self.mqtt_prefix)
-        check_secret(self.secret)
-        if self.admin_password is not None:
-            check_password(self.admin_password, "SHOUWANG_ADMIN_PASSWORD", ("admin",))
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise _config_error(exc) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, _Environment(settings_cls))
+
+    @classmethod
+    def load(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        db_url: str | None = None,
+        mqtt_url: str | None = None,
+        listen: str | None = None,
+        seed_file: Path | None = None,
+    ) -> Settings:
+        """Flags given here win over ``env`` (the process environment when None), which wins over
+        the defaults."""
+        flags = {"db_url": db_url, "mqtt_url": mqtt_url, "listen": listen, "seed_file": seed_file}
+        names = {f.validation_alias: name for name, f in cls.model_fields.items() if f.validation_alias}
+        from_env = {names.get(key, key): value for key, value in _Environment(cls, env)().items()}
+        values = {**from_env, **{k: v for k, v in flags.items() if v is not None}}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise _config_error(exc) from None
+
+    @field_validator("db_url")
+    @classmethod
+    def _db_url(cls, value: str) -> str:
+        return check_db_url(value)
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: str) -> str:
+        parse_mqtt_url(value)
+        return value
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        parse_listen(value)
+        return value
+
+    @field_validator("mqtt_prefix")
+    @classmethod
+    def _mqtt_prefix(cls, value: str) -> str:
+        if not value or any(c in value for c in "+#\x00") or value.endswith("/"):
+            raise ConfigError("bad MQTT topic prefix %r" % value)
+        return value
+
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _secret(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and "db_url" in info.data:
+            value = load_or_create_secret(_secret_dir(info.data["db_url"], info.data.get("data_dir")))
+        return check_secret(value) if isinstance(value, str) else value
+
+    @field_validator("admin_password")
+    @classmethod
+    def _admin_password(cls, value: str | None) -> str | None:
+        return check_password(value, "SHOUWANG_ADMIN_PASSWORD", ("admin",)) if value is not None else None
+
+    @field_validator("mqtt_credentials", mode="before")
+    @classmethod
+    def _mqtt_credentials(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None or "mqtt_url" not in info.data:
+            return value
+        given = {
+            "SHOUWANG_MQTT_USERNAME": info.data.get("mqtt_username"),
+            "SHOUWANG_MQTT_PASSWORD": info.data.get("mqtt_password"),
+            "SHOUWANG_MQTT_PASSWORD_FILE": info.data.get("mqtt_password_file"),
+        }
+        return broker_login({k: str(v) for k, v in given.items() if v}, info.data["mqtt_url"])
 
     @property
     def listen_addr(self) -> tuple[str, int]:
@@ -224,49 +347,25 @@ class Settings:
         digest = hmac.new(self.secret.encode("utf-8"), b"shouwang mqtt share group", hashlib.sha256)
         return "sw-" + digest.hexdigest()[:24]
 
-    @classmethod
-    def load(
-        cls,
-        env: Mapping[str, str] | None = None,
-        *,
-        db_url: str | None = None,
-        mqtt_url: str | None = None,
-        listen: str | None = None,
-        seed_file: Path | None = None,
-    ) -> Settings:
-        """Arguments win over the environment, which wins over defaults."""
-        env = os.environ if env is None else env
-        db = db_url or env.get("SHOUWANG_DB") or DEFAULT_DB
-        check_db_url(db)
-        data_dir_env = env.get("SHOUWANG_DATA_DIR")
-        data_dir = Path(data_dir_env) if data_dir_env else None
-        secret = env.get("SHOUWANG_SECRET")
-        if secret is None or secret == "":
-            secret = load_or_create_secret(_secret_dir(db, data_dir))
-        admin = env.get("SHOUWANG_ADMIN_PASSWORD") or None
-        mqtt = mqtt_url or env.get("SHOUWANG_MQTT") or DEFAULT_MQTT
-        return cls(
-            db_url=db,
-            mqtt_url=mqtt,
-            mqtt_credentials=broker_login(env, mqtt),
-            listen=listen or env.get("SHOUWANG_LISTEN") or DEFAULT_LISTEN,
-            mqtt_prefix=env.get("SHOUWANG_MQTT_PREFIX") or DEFAULT_PREFIX,
-            secret=secret,
-            admin_password=admin,
-            mqtt_client_id=env.get("SHOUWANG_MQTT_CLIENT_ID") or "",
-            data_dir=data_dir,
-            seed_file=seed_file,
-            mqtt_auth_dir=Path(env["SHOUWANG_MQTT_AUTH_DIR"]) if env.get("SHOUWANG_MQTT_AUTH_DIR") else None,
-            deadlines=Deadlines.from_json(env["SHOUWANG_DEADLINES"])
-            if env.get("SHOUWANG_DEADLINES")
-            else Deadlines(),
-        )
-
     def client_id(self) -> str:
         # Stable across restarts, so the broker's persistent session (our queue) is found again.
         # A broker that binds client ids to accounts uses the user name anyway.
         login = self.mqtt_login
         return self.mqtt_client_id or (login[0] if login else "shouwang-server-%s" % socket.gethostname())
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    """The first problem, in the words of the check that found it, or named by its variable."""
+    error = exc.errors(include_url=False)[0]
+    if error["type"] == "value_error":
+        return ConfigError(str(error["ctx"]["error"]))
+    fields = Settings.model_fields
+    where = ".".join(str(part) for part in error["loc"])
+    name = str(error["loc"][0]) if error["loc"] else ""
+    if name in fields:
+        alias = fields[name].validation_alias
+        where = where.replace(name, alias if isinstance(alias, str) else "SHOUWANG_" + name.upper(), 1)
+    return ConfigError("%s: %s" % (where, error["msg"]))
 
 
 def _secret_dir(db_url: str, data_dir: Path | None) -> Path:
