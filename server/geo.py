@@ -20,10 +20,10 @@ def _ring(raw: Any) -> Ring:
             or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pos[:2])
         ):
             raise Invalid("a position is [lon, lat]", reason="bad_geometry")
-        lon, lat = float(pos[0]), float(pos[1])
-        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-            raise Invalid("position %r is outside lon/lat range" % pos, reason="bad_geometry")
-        out.append((lon, lat))
+        # Compared before conversion: an integer too large for a float must not get that far.
+        if not (-180 <= pos[0] <= 180 and -90 <= pos[1] <= 90):
+            raise Invalid("a position is outside lon/lat range", reason="bad_geometry")
+        out.append((float(pos[0]), float(pos[1])))
     if out[0] != out[-1]:
         raise Invalid("a polygon ring must end where it starts", reason="bad_geometry")
     return out

@@ -4,6 +4,7 @@ Throttled per user name and per address (429 with Retry-After), every attempt au
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -19,6 +20,10 @@ from server.services import Services
 from server.sign_in import TooManyAttempts, sign_in
 
 router = APIRouter(tags=["auth"])
+
+# The bounds of server.api.bounds, for a form parsed by hand.
+USERNAME = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
+PASSWORD = re.compile(r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]{1,1024}")
 
 _FORM_SCHEMA: dict[str, Any] = {
     "requestBody": {
@@ -69,6 +74,8 @@ async def token(request: Request) -> Token | JSONResponse:
     username, password = form.get("username", ""), form.get("password", "")
     if not username or not password:
         raise Invalid("username and password are required", reason="missing_credentials")
+    if not (USERNAME.fullmatch(username) and PASSWORD.fullmatch(password)):
+        raise Invalid("username or password is too long or holds control characters", reason="bad_form")
     address = request.client.host if request.client is not None else "unknown"
     try:
         return await run_in_threadpool(_login, services(request), username, password, address)

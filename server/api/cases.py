@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from server.api.bounds import DeviceId, Kind, RowId, State
 from server.api.deps import ScopeDep, ServicesDep
 from server.api.errors import ERRORS
 from server.api.paging import Limit, Offset, Page, paginate
@@ -21,9 +22,9 @@ router = APIRouter(tags=["cases"], responses=ERRORS)
 def list_cases(
     svc: ServicesDep,
     scope: ScopeDep,
-    state: Annotated[str | None, Query(description="one of " + ", ".join(STATES) + ", or 'open'")] = None,
-    device: str | None = None,
-    alarm_class: str | None = None,
+    state: Annotated[State | None, Query(description="one of " + ", ".join(STATES) + ", or 'open'")] = None,
+    device: DeviceId | None = None,
+    alarm_class: Kind | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[CaseOut]:
@@ -33,7 +34,7 @@ def list_cases(
 
 
 @router.get("/cases/{case_id}", response_model=CaseDetail)
-def read_case(case_id: int, svc: ServicesDep, scope: ScopeDep) -> CaseDetail:
+def read_case(case_id: RowId, svc: ServicesDep, scope: ScopeDep) -> CaseDetail:
     with svc.db.read() as s:
         case = case_in_scope(s, scope, case_id)
         return CaseDetail(
@@ -44,7 +45,7 @@ def read_case(case_id: int, svc: ServicesDep, scope: ScopeDep) -> CaseDetail:
 
 
 @router.post("/cases/{case_id}/actions", response_model=CaseDetail)
-def act_on_case(case_id: int, body: ActionIn, svc: ServicesDep, scope: ScopeDep) -> CaseDetail:
+def act_on_case(case_id: RowId, body: ActionIn, svc: ServicesDep, scope: ScopeDep) -> CaseDetail:
     data = body.model_dump(exclude={"action", "note"}, exclude_none=True)
     with svc.db.write() as s:
         # apply_action finds the case inside the caller's scope (404 outside it) and checks the role.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from server.api.bounds import CommandId, GatewayId
 from server.api.deps import ScopeDep, ServicesDep
 from server.api.errors import ERRORS
 from server.api.schemas import CommandIn, CommandOut
@@ -24,7 +25,7 @@ COMMAND_ROLES = frozenset({"admin", "duty_officer", "station_staff"})
     response_model=CommandOut,
     summary="Send a command (siren, relay, identify, start_pairing, ...) to a station's gateway",
 )
-def send_command(gateway_id: str, body: CommandIn, svc: ServicesDep, scope: ScopeDep) -> CommandOut:
+def send_command(gateway_id: GatewayId, body: CommandIn, svc: ServicesDep, scope: ScopeDep) -> CommandOut:
     if scope.role not in COMMAND_ROLES:
         raise Forbidden("role %s may not send commands" % scope.role)
     args = body.model_dump(exclude={"op"}, exclude_none=True)
@@ -45,7 +46,7 @@ def send_command(gateway_id: str, body: CommandIn, svc: ServicesDep, scope: Scop
 
 
 @router.get("/commands/{command_id}", response_model=CommandOut)
-def read_command(command_id: str, svc: ServicesDep, scope: ScopeDep) -> CommandOut:
+def read_command(command_id: CommandId, svc: ServicesDep, scope: ScopeDep) -> CommandOut:
     with svc.db.read() as s:
         row = command_in_scope(s, scope, command_id)
         if row is None:

@@ -6,6 +6,7 @@ import logging
 
 from fastapi import APIRouter
 
+from server.api.bounds import DeviceId, GatewayId, ModelName, RegionPath, StationCode
 from server.api.deps import ScopeDep, ServicesDep
 from server.api.errors import ERRORS
 from server.api.paging import Limit, Offset, Page, paginate
@@ -26,10 +27,10 @@ CONTACT_ROLES = frozenset({"admin", "duty_officer", "station_staff"})
 def list_devices(
     svc: ServicesDep,
     scope: ScopeDep,
-    gateway: str | None = None,
-    station: str | None = None,
-    model: str | None = None,
-    region: str | None = None,
+    gateway: GatewayId | None = None,
+    station: StationCode | None = None,
+    model: ModelName | None = None,
+    region: RegionPath | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Page[DeviceOut]:
@@ -47,7 +48,7 @@ def list_devices(
 
 
 @router.get("/devices/{device_id}", response_model=DeviceOut)
-def read_device(device_id: str, svc: ServicesDep, scope: ScopeDep) -> DeviceOut:
+def read_device(device_id: DeviceId, svc: ServicesDep, scope: ScopeDep) -> DeviceOut:
     contact = scope.role in CONTACT_ROLES
     with svc.db.read() as s:
         row = s.execute(device_view(scope, contact=contact).where(Device.id == device_id)).one_or_none()
@@ -64,7 +65,7 @@ def read_device(device_id: str, svc: ServicesDep, scope: ScopeDep) -> DeviceOut:
     response_model=DeviceOut,
     summary="Create or update a device; fields left out stay as they are",
 )
-def save_device(device_id: str, body: DeviceIn, svc: ServicesDep, scope: ScopeDep) -> DeviceOut:
+def save_device(device_id: DeviceId, body: DeviceIn, svc: ServicesDep, scope: ScopeDep) -> DeviceOut:
     require_admin(scope)
     with svc.db.write() as s:
         upsert_device(s, device_id, body.model_dump(exclude_unset=True))

@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException
 
 from server.api.schemas import ErrorBody
 from server.errors import Conflict, ServerError, Unavailable
@@ -35,10 +37,30 @@ def error_response(exc: ServerError) -> JSONResponse:
     )
 
 
+# Reasons for the answers the framework gives itself (unknown path, wrong method).
+HTTP_REASONS = {404: "not_found", 405: "method_not_allowed"}
+
+
+def validation_detail(exc: RequestValidationError) -> str:
+    """``query.offset: Input should be ...; body.note: ...``: each problem, where it is."""
+    return "; ".join(
+        "%s: %s" % (".".join(str(part) for part in error["loc"]), error["msg"]) for error in exc.errors()
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServerError)
     async def _server_error(request: Request, exc: ServerError) -> JSONResponse:
         return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_input(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_detail(exc), "reason": "invalid_input"}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        body = {"detail": str(exc.detail), "reason": HTTP_REASONS.get(exc.status_code, "http_error")}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter
 
+from server.api.bounds import DeviceId, GatewayId, Kind, UtcTime
 from server.api.deps import ScopeDep, ServicesDep
 from server.api.errors import ERRORS
 from server.api.paging import Limit, Offset, Page, paginate
@@ -15,30 +14,18 @@ from server.data.events import event_list
 router = APIRouter(tags=["events"], responses=ERRORS)
 
 
-def utc(at: datetime) -> datetime:
-    """A time without a zone in a query means UTC, like every time on the wire."""
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
-
-
 @router.get("/events", response_model=Page[EventOut])
 def list_events(
     svc: ServicesDep,
     scope: ScopeDep,
-    device: str | None = None,
-    gateway: str | None = None,
-    kind: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    device: DeviceId | None = None,
+    gateway: GatewayId | None = None,
+    kind: Kind | None = None,
+    since: UtcTime | None = None,
+    until: UtcTime | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[EventOut]:
-    stmt = event_list(
-        scope,
-        device=device,
-        gateway=gateway,
-        kind=kind,
-        since=utc(since) if since is not None else None,
-        until=utc(until) if until is not None else None,
-    )
+    stmt = event_list(scope, device=device, gateway=gateway, kind=kind, since=since, until=until)
     with svc.db.read() as s:
         return paginate(s, stmt, EventOut, limit, offset)

@@ -7,6 +7,7 @@ import logging
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
+from server.api.bounds import GatewayId, State, StationCode
 from server.api.deps import ScopeDep, ServicesDep
 from server.api.errors import ERRORS
 from server.api.paging import Limit, Offset, Page, paginate
@@ -26,8 +27,8 @@ router = APIRouter(tags=["gateways"], responses=ERRORS)
 def list_gateways(
     svc: ServicesDep,
     scope: ScopeDep,
-    station: str | None = None,
-    status: str | None = None,
+    station: StationCode | None = None,
+    status: State | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Page[GatewayOut]:
@@ -41,7 +42,7 @@ def list_gateways(
 
 
 @router.get("/gateways/{gateway_id}", response_model=GatewayOut)
-def read_gateway(gateway_id: str, svc: ServicesDep, scope: ScopeDep) -> GatewayOut:
+def read_gateway(gateway_id: GatewayId, svc: ServicesDep, scope: ScopeDep) -> GatewayOut:
     with svc.db.read() as s:
         row = s.execute(gateway_view(scope).where(Gateway.id == gateway_id)).one_or_none()
         if row is None:
@@ -54,7 +55,7 @@ def read_gateway(gateway_id: str, svc: ServicesDep, scope: ScopeDep) -> GatewayO
     response_model=GatewayOut,
     summary="Register a gateway or move it to another station",
 )
-def save_gateway(gateway_id: str, body: GatewayIn, svc: ServicesDep, scope: ScopeDep) -> GatewayOut:
+def save_gateway(gateway_id: GatewayId, body: GatewayIn, svc: ServicesDep, scope: ScopeDep) -> GatewayOut:
     require_admin(scope)
     with svc.db.write() as s:
         upsert_gateway(s, gateway_id, body.model_dump(exclude_unset=True))
@@ -68,7 +69,7 @@ def save_gateway(gateway_id: str, body: GatewayIn, svc: ServicesDep, scope: Scop
     response_model=Credentials,
     summary="Issue a new broker password for the gateway (shown only once)",
 )
-def new_credentials(gateway_id: str, svc: ServicesDep, scope: ScopeDep) -> Credentials:
+def new_credentials(gateway_id: GatewayId, svc: ServicesDep, scope: ScopeDep) -> Credentials:
     require_admin(scope)
     with svc.db.write() as s:
         gateway = gateway_in_scope(s, scope, gateway_id)

@@ -9,13 +9,15 @@ from pydantic import BaseModel
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from server.api.bounds import MAX_ID
+
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 MAX_LIMIT = 500
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
-Offset = Annotated[int, Query(ge=0, description="items to skip")]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="items to skip")]
 
 
 class Page(BaseModel, Generic[T]):

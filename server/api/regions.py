@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 from sqlalchemy import ColumnElement
 
+from server.api.bounds import RegionPath, RowId, State
 from server.api.deps import ScopeDep, ServicesDep
 from server.api.errors import ERRORS
 from server.api.paging import Limit, Offset, Page, paginate
@@ -23,8 +24,8 @@ router = APIRouter(tags=["regions"], responses=ERRORS)
 def list_regions(
     svc: ServicesDep,
     scope: ScopeDep,
-    level: str | None = None,
-    parent: str | None = None,
+    level: State | None = None,
+    parent: RegionPath | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Page[RegionOut]:
@@ -53,7 +54,7 @@ def locate(
 
 
 @router.get("/regions/{region_id}", response_model=RegionOut)
-def read_region(region_id: int, svc: ServicesDep, scope: ScopeDep) -> RegionOut:
+def read_region(region_id: RowId, svc: ServicesDep, scope: ScopeDep) -> RegionOut:
     with svc.db.read() as s:
         row = s.execute(region_view(scope).where(Region.id == region_id)).one_or_none()
         if row is None:

@@ -13,6 +13,23 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.api.bounds import (
+    Action,
+    Address,
+    Assignee,
+    DeviceId,
+    GatewayId,
+    HolderContact,
+    Latitude,
+    Longitude,
+    ModelName,
+    Name,
+    Note,
+    Password,
+    RegionPath,
+    StationCode,
+)
+
 
 def column(attribute: str) -> Any:
     """A field read from the ORM attribute ``attribute`` (models using it also validate by name)."""
@@ -173,15 +190,20 @@ class ActionIn(BaseModel):
             ]
         }
     )
-    action: str = Field(
+    action: Action = Field(
         description="accept, dispatch, start, reply, verify, return, close, false_alarm, "
         "cancel, transfer, co_handle, extend, supervise, comment, evaluate"
     )
-    note: str | None = Field(default=None, max_length=2000)
-    satisfaction: int | None = Field(default=None, description="evaluate: 1-5")
-    seconds: float | None = Field(default=None, description="extend: seconds added to the deadline")
-    assignee: str | None = Field(default=None, description="dispatch, co_handle: who takes it on")
-    region: str | None = Field(default=None, description="transfer: target region path")
+    note: Note | None = None
+    satisfaction: int | None = Field(default=None, ge=1, le=5, description="evaluate: 1-5")
+    seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=30 * 86400,
+        description="extend: seconds added to the deadline (at most 30 days)",
+    )
+    assignee: Assignee | None = Field(default=None, description="dispatch, co_handle: who takes it on")
+    region: RegionPath | None = Field(default=None, description="transfer: target region path")
 
 
 class RegionIn(BaseModel):
@@ -198,8 +220,8 @@ class RegionIn(BaseModel):
             }
         }
     )
-    path: str
-    name: str
+    path: RegionPath
+    name: Name
     level: Literal["county", "township", "village", "grid"] | None = None
     geometry: dict[str, Any] | None = None
 
@@ -240,11 +262,13 @@ class StationIn(BaseModel):
             }
         }
     )
-    name: str | None = None
-    region: str | None = Field(default=None, description="explicit region path; else found from lat/lon")
-    lat: float | None = None
-    lon: float | None = None
-    address: str | None = None
+    name: Name | None = None
+    region: RegionPath | None = Field(
+        default=None, description="explicit region path; else found from lat/lon"
+    )
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    address: Address | None = None
 
 
 class StationOut(BaseModel):
@@ -271,7 +295,7 @@ class StationOut(BaseModel):
 
 class GatewayIn(BaseModel):
     model_config = ConfigDict(json_schema_extra={"example": {"station": "st-dongcun"}})
-    station: str | None = None
+    station: StationCode | None = None
 
 
 class GatewayOut(BaseModel):
@@ -324,14 +348,18 @@ class DeviceIn(BaseModel):
             }
         }
     )
-    gateway: str | None = None
-    model: str | None = None
-    name: str | None = None
-    region: str | None = Field(default=None, description="explicit region override (path); null removes it")
-    lat: float | None = None
-    lon: float | None = None
-    address: str | None = None
-    holder_contact: dict[str, Any] | None = None
+    gateway: GatewayId | None = None
+    model: ModelName | None = None
+    name: Name | None = None
+    region: RegionPath | None = Field(
+        default=None, description="explicit region override (path); null removes it"
+    )
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    address: Address | None = None
+    holder_contact: HolderContact | None = Field(
+        default=None, description="the holder's emergency contact: up to 10 short text fields"
+    )
 
 
 class DeviceOut(BaseModel):
@@ -380,9 +408,9 @@ class UserIn(BaseModel):
         }
     )
     username: str = Field(pattern=r"^[A-Za-z0-9_.-]{2,64}$")
-    password: str
+    password: Password
     role: Literal["admin", "duty_officer", "grid_worker", "station_staff", "viewer"]
-    region: str | None = None
+    region: RegionPath | None = None
 
 
 class UserOut(BaseModel):
@@ -468,7 +496,7 @@ class CommandIn(BaseModel):
         }
     )
     op: Literal["siren", "relay", "identify", "ping", "status", "start_pairing", "reload_config"]
-    device: str = Field(
+    device: DeviceId = Field(
         default="gateway", description="'gateway' for the station's own outputs, or a device id"
     )
     on: bool | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from server.api.bounds import RegionPath, StationCode
 from server.api.deps import ScopeDep, ServicesDep
 from server.api.errors import ERRORS
 from server.api.paging import Limit, Offset, Page, paginate
@@ -19,7 +20,11 @@ router = APIRouter(tags=["stations"], responses=ERRORS)
 
 @router.get("/stations", response_model=Page[StationOut])
 def list_stations(
-    svc: ServicesDep, scope: ScopeDep, region: str | None = None, limit: Limit = 100, offset: Offset = 0
+    svc: ServicesDep,
+    scope: ScopeDep,
+    region: RegionPath | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> Page[StationOut]:
     stmt = station_view(scope).order_by(Station.code)
     if region is not None:
@@ -29,7 +34,7 @@ def list_stations(
 
 
 @router.get("/stations/{code}", response_model=StationOut)
-def read_station(code: str, svc: ServicesDep, scope: ScopeDep) -> StationOut:
+def read_station(code: StationCode, svc: ServicesDep, scope: ScopeDep) -> StationOut:
     with svc.db.read() as s:
         row = s.execute(station_view(scope).where(Station.code == code)).one_or_none()
         if row is None:
@@ -42,7 +47,7 @@ def read_station(code: str, svc: ServicesDep, scope: ScopeDep) -> StationOut:
     response_model=StationOut,
     summary="Create or update a station; fields left out stay as they are",
 )
-def save_station(code: str, body: StationIn, svc: ServicesDep, scope: ScopeDep) -> StationOut:
+def save_station(code: StationCode, body: StationIn, svc: ServicesDep, scope: ScopeDep) -> StationOut:
     require_admin(scope)
     with svc.db.write() as s:
         if (existing := station_by_code(s, code)) is not None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter
 
+from server.api.bounds import RegionPath, UtcTime
 from server.api.deps import ScopeDep, ServicesDep
 from server.api.errors import ERRORS
-from server.api.events import utc
 from server.api.schemas import StatsOut
 from server.errors import NotFound
 from server.scope import Scope
@@ -25,13 +23,13 @@ router = APIRouter(tags=["stats"], responses=ERRORS)
 def stats(
     svc: ServicesDep,
     scope: ScopeDep,
-    since: datetime,
-    until: datetime,
-    region: str | None = None,
+    since: UtcTime,
+    until: UtcTime,
+    region: RegionPath | None = None,
 ) -> StatsOut:
     if region is not None:
         if not scope.covers(region):
             raise NotFound("region %s not found" % region)
         scope = Scope(scope.user_id, scope.username, scope.role, region)
     with svc.db.read() as s:
-        return StatsOut.model_validate(compute(s, scope, utc(since), utc(until)))
+        return StatsOut.model_validate(compute(s, scope, since, until))

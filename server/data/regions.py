@@ -14,6 +14,7 @@ from server.geo import check_geometry, contains
 from server.scope import Scope, escape_like, in_scope
 
 REGION_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}")
+REGION_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")  # one line, as long as regions.name holds
 
 _parent = aliased(Region)
 
@@ -63,6 +64,8 @@ def upsert_region(
     """Levels follow depth (county, township, village, grid); a grid belongs to one village."""
     if not isinstance(path, str) or not isinstance(name, str) or not name:
         raise Invalid("a region needs a path and a name", reason="bad_region")
+    if not REGION_NAME.fullmatch(name):
+        raise Invalid("a region name is one line of at most 200 characters", reason="bad_region")
     codes = path.split("/")
     if not all(REGION_CODE.fullmatch(c) for c in codes):
         raise Invalid("bad region path %r (codes: letters, digits, '-')" % path, reason="bad_region")
