@@ -59,6 +59,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot even decode (not UTF-8): malformed input, as
+            # every other, is a 422.
+            body = {"detail": "body: %s" % exc.detail, "reason": "invalid_input"}
+            return JSONResponse(body, status_code=422)
         body = {"detail": str(exc.detail), "reason": HTTP_REASONS.get(exc.status_code, "http_error")}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 

@@ -264,6 +264,11 @@ def test_framework_errors_share_the_shape(server: Running) -> None:
     )
     not_json = c.post("/api/v1/regions", headers={**h, "Content-Type": "application/json"}, content=b"{")
     assert (not_json.status_code, not_json.json()) == (422, invalid("body.1: JSON decode error"))
+    not_text = c.post("/api/v1/regions", headers={**h, "Content-Type": "application/json"}, content=b"\xff")
+    assert (not_text.status_code, not_text.json()) == (
+        422,
+        invalid("body: There was an error parsing the body"),
+    )
     missing = c.get("/api/v1/stats", headers=h)
     assert (missing.status_code, missing.json()) == (
         422,
