@@ -221,8 +221,6 @@ class Settings(BaseSettings):
     listen: str = DEFAULT_LISTEN
     mqtt_prefix: str = DEFAULT_PREFIX
     data_dir: Path | None = None
-    # Declared after db_url and data_dir: when unset it is generated and kept beside them.
-    secret: str = Field(None, validate_default=True)
     admin_password: str | None = None
     mqtt_client_id: str = ""
     seed_file: Path | None = Field(None, validation_alias="SHOUWANG_SEED")
@@ -240,6 +238,9 @@ class Settings(BaseSettings):
     mqtt_password: str | None = Field(None, repr=False)
     mqtt_password_file: Path | None = None
     mqtt_credentials: tuple[str, str] | None = Field(None, repr=False, validate_default=True)
+    # Declared last: when unset, it is generated and saved beside the database (or in data_dir),
+    # and only once every other setting is known to be good.
+    secret: str = Field(None, validate_default=True)
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -306,7 +307,7 @@ class Settings(BaseSettings):
     @field_validator("secret", mode="before")
     @classmethod
     def _secret(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is None and "db_url" in info.data:
+        if value is None and set(info.data) == set(cls.model_fields) - {"secret"}:
             value = load_or_create_secret(_secret_dir(info.data["db_url"], info.data.get("data_dir")))
         return check_secret(value) if isinstance(value, str) else value
 

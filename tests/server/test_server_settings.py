@@ -122,9 +122,22 @@ def test_keyword_errors_are_config_errors_too() -> None:
     )
 
 
-def test_no_secret_is_generated_for_a_database_that_cannot_work(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="database URL"):
-        Settings.load({"SHOUWANG_DATA_DIR": str(tmp_path), "SHOUWANG_DB": "mysql://x"})
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"SHOUWANG_DB": "mysql://x"},
+            "database URL must be sqlite:///FILE or postgresql://..., got 'mysql://x'",
+        ),
+        ({"SHOUWANG_TOKEN_TTL": "-1"}, "SHOUWANG_TOKEN_TTL: Input should be greater than 0"),
+    ],
+)
+def test_no_secret_is_generated_for_settings_that_cannot_work(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.load({"SHOUWANG_DATA_DIR": str(tmp_path), **env})
+    assert str(caught.value) == message
     assert list(tmp_path.iterdir()) == []
 
 
