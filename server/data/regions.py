@@ -14,6 +14,7 @@ from server.geo import check_geometry, contains
 from server.scope import Scope, escape_like, in_scope
 
 REGION_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}")
+MAX_PATH = 400  # regions.path
 REGION_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")  # one line, as long as regions.name holds
 
 _parent = aliased(Region)
@@ -66,6 +67,10 @@ def upsert_region(
         raise Invalid("a region needs a path and a name", reason="bad_region")
     if not REGION_NAME.fullmatch(name):
         raise Invalid("a region name is one line of at most 200 characters", reason="bad_region")
+    if len(path) > MAX_PATH:
+        raise Invalid("a region path has at most %d characters" % MAX_PATH, reason="bad_region")
+    if level is not None and level not in LEVELS:
+        raise Invalid("a region level is one of %s" % ", ".join(LEVELS), reason="bad_region")
     codes = path.split("/")
     if not all(REGION_CODE.fullmatch(c) for c in codes):
         raise Invalid("bad region path %r (codes: letters, digits, '-')" % path, reason="bad_region")

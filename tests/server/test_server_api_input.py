@@ -228,6 +228,18 @@ def test_region_bodies_are_bounded(server: Running) -> None:
         422,
         {"detail": "a region name is one line of at most 200 characters", "reason": "bad_region"},
     )
+    for props, detail in [
+        ({"path": "c" * 401, "name": "县"}, "a region path has at most 400 characters"),
+        (
+            {"path": "c09", "name": "县", "level": "x" * 100_000},
+            "a region level is one of county, township, village, grid",
+        ),
+    ]:
+        feature = {"type": "Feature", "properties": props, "geometry": None}
+        resp = c.post(
+            "/api/v1/regions/import", headers=h, json={"type": "FeatureCollection", "features": [feature]}
+        )
+        assert (resp.status_code, resp.json()) == (422, {"detail": detail, "reason": "bad_region"})
     huge = {"type": "Polygon", "coordinates": [[[10**400, 0], [1, 0], [1, 1], [10**400, 0]]]}
     resp = c.post("/api/v1/regions", headers=h, json={"path": "c01/t09", "name": "x", "geometry": huge})
     assert (resp.status_code, resp.json()["reason"]) == (422, "bad_geometry")
