@@ -36,6 +36,8 @@ ModelName = Annotated[str, _text(64, min_length=1)]
 Kind = Annotated[str, _text(32, min_length=1)]  # event kinds and alarm classes
 State = Annotated[str, _text(16, min_length=1)]  # case states, region levels, gateway status
 Assignee = Annotated[str, _text(64)]
+UserName = Annotated[str, _text(64, min_length=1)]
+BrokerUserName = Annotated[str, _text(80, min_length=1)]
 Action = Annotated[str, _text(32, min_length=1)]
 
 # Text fields of the bodies.

@@ -9,36 +9,30 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from server.api.bounds import BrokerUserName, RegionPath
 from server.api.deps import ScopeDep, ServicesDep
-from server.api.paging import Page
-from server.api.schemas import ErrorBody
-from server.db.models import BrokerAccount, Region
+from server.api.errors import ERRORS
+from server.api.paging import Limit, Offset, Page, page_rows
+from server.data.broker_accounts import account_in_scope, broker_account_view
+from server.data.regions import find_region
 from server.errors import Forbidden, NotFound
 from server.mqtt_auth import duty_topic, issue_duty_account, revoke_account, write_auth_files
-from server.scope import Scope, in_scope, require_admin
+from server.scope import require_admin
 from server.services import Services
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["broker accounts"])
-ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorBody},
-    403: {"model": ErrorBody},
-    404: {"model": ErrorBody},
-    422: {"model": ErrorBody},
-}
+router = APIRouter(tags=["broker accounts"], responses=ERRORS)
 
 
 class DutyAccountIn(BaseModel):
     model_config = ConfigDict(json_schema_extra={"example": {"region": "c01/t03"}})
-    region: str | None = Field(
-        default=None, max_length=400, description="region path; null for the whole tree (root admins)"
+    region: RegionPath | None = Field(
+        default=None, description="region path; null for the whole tree (root admins)"
     )
 
 
@@ -62,13 +56,6 @@ class BrokerAccountOut(BaseModel):
     issued_by: str
 
 
-def _visible(scope: Scope) -> ColumnElement[bool]:
-    """Duty accounts inside the caller's subtree; server accounts only for the whole tree."""
-    if scope.is_root:
-        return BrokerAccount.kind.in_(("duty", "server"))
-    return (BrokerAccount.kind == "duty") & in_scope(Region.path, scope)
-
-
 def _rewrite_files(svc: Services, session: Session) -> None:
     if svc.settings.mqtt_auth_dir is not None:
         write_auth_files(
@@ -79,7 +66,6 @@ def _rewrite_files(svc: Services, session: Session) -> None:
 @router.post(
     "/broker-accounts/duty",
     response_model=BrokerCredentials,
-    responses=ERRORS,
     summary="Issue (or reissue) the read-only broker account of a region subtree's duty room; "
     "the password is shown once",
 )
@@ -91,7 +77,7 @@ def issue_duty(body: DutyAccountIn, svc: ServicesDep, scope: ScopeDep) -> Broker
     with svc.db.write() as s:
         region = None
         if path is not None:
-            region = s.scalars(select(Region).where(Region.path == path)).one_or_none()
+            region = find_region(s, path)
             # A region outside the caller's subtree does not exist for them.
             if region is None or not scope.covers(region.path):
                 raise NotFound("region %s not found" % path)
@@ -101,49 +87,32 @@ def issue_duty(body: DutyAccountIn, svc: ServicesDep, scope: ScopeDep) -> Broker
     return BrokerCredentials(username=username, password=password, topic=duty_topic(svc.topics.prefix, path))
 
 
-@router.get("/broker-accounts", response_model=Page[BrokerAccountOut], responses=ERRORS)
+@router.get("/broker-accounts", response_model=Page[BrokerAccountOut])
 def list_accounts(
-    svc: ServicesDep,
-    scope: ScopeDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+    svc: ServicesDep, scope: ScopeDep, limit: Limit = 100, offset: Offset = 0
 ) -> Page[BrokerAccountOut]:
     require_admin(scope)
-    stmt = (
-        select(BrokerAccount, Region.path)
-        .outerjoin(Region, BrokerAccount.region_id == Region.id)
-        .where(_visible(scope))
-        .order_by(BrokerAccount.username)
-    )
+    prefix = svc.topics.prefix
     with svc.db.read() as s:
-        total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-        rows = s.execute(stmt.limit(limit).offset(offset)).all()
-        items = [
-            BrokerAccountOut(
-                username=a.username,
-                kind=a.kind,
-                region=path,
-                topic=duty_topic(svc.topics.prefix, path) if a.kind == "duty" else "%s/#" % svc.topics.prefix,
-                issued_at=a.issued_at,
-                issued_by=a.issued_by,
-            )
-            for a, path in rows
-        ]
+        total, rows = page_rows(s, broker_account_view(scope), limit, offset)
+    # The topic is not stored: it follows from the kind and the region.
+    items = [
+        BrokerAccountOut.model_validate(
+            {
+                **row._mapping,
+                "topic": duty_topic(prefix, row.region) if row.kind == "duty" else "%s/#" % prefix,
+            }
+        )
+        for row in rows
+    ]
     return Page[BrokerAccountOut](items=items, total=total, limit=limit, offset=offset)
 
 
-@router.delete(
-    "/broker-accounts/{username}", status_code=204, responses=ERRORS, summary="Revoke a broker account"
-)
-def revoke(username: str, svc: ServicesDep, scope: ScopeDep) -> Response:
+@router.delete("/broker-accounts/{username}", status_code=204, summary="Revoke a broker account")
+def revoke(username: BrokerUserName, svc: ServicesDep, scope: ScopeDep) -> Response:
     require_admin(scope)
     with svc.db.write() as s:
-        visible = s.execute(
-            select(BrokerAccount.username)
-            .outerjoin(Region, BrokerAccount.region_id == Region.id)
-            .where(BrokerAccount.username == username, _visible(scope))
-        ).one_or_none()
-        if visible is None:
+        if not account_in_scope(s, scope, username):
             raise NotFound("broker account %s not found" % username)
         revoke_account(s, username)
         _rewrite_files(svc, s)

@@ -50,10 +50,15 @@ def region_path(session: Session, region_id: int | None) -> str | None:
     return region.path if region is not None else None
 
 
+def find_region(session: Session, path: str) -> Region | None:
+    return session.scalars(select(Region).where(Region.path == path)).one_or_none()
+
+
 def region_by_path(session: Session, path: str | None) -> Region | None:
+    """The region at ``path`` (None for None); an unknown path is invalid input."""
     if path is None:
         return None
-    region = session.scalars(select(Region).where(Region.path == path)).one_or_none()
+    region = find_region(session, path)
     if region is None:
         raise Invalid("unknown region %r" % path, reason="unknown_region")
     return region

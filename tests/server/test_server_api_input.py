@@ -29,6 +29,8 @@ def _case(server: Running, watcher: Watcher) -> int:
 
 
 LISTS = [
+    "/api/v1/sign-ins",
+    "/api/v1/broker-accounts",
     "/api/v1/regions",
     "/api/v1/stations",
     "/api/v1/gateways",
@@ -100,11 +102,21 @@ def test_times_that_overflow_in_utc(server: Running, query: dict[str, str], deta
         ("/api/v1/gateways/gw%00", "path.gateway_id: " + ONE_LINE),
         ("/api/v1/devices/%00", "path.device_id: " + ONE_LINE),
         ("/api/v1/commands/%00", "path.command_id: " + ONE_LINE),
+        ("/api/v1/sign-ins?username=admin%00", "query.username: " + ONE_LINE),
     ],
 )
 def test_nul_and_control_characters_in_queries(server: Running, path: str, detail: str) -> None:
     resp = server.client.get(path, headers=server.token(*ADMIN))
     assert (resp.status_code, resp.json()) == (422, invalid(detail))
+
+
+def test_nul_in_a_broker_account_name(server: Running) -> None:
+    resp = server.client.delete("/api/v1/broker-accounts/duty.c01%00", headers=server.token(*ADMIN))
+    assert (resp.status_code, resp.json()) == (422, invalid("path.username: " + ONE_LINE))
+    duty = server.client.post(
+        "/api/v1/broker-accounts/duty", headers=server.token(*ADMIN), json={"region": "c01\x00"}
+    )
+    assert (duty.status_code, duty.json()) == (422, invalid("body.region: " + ONE_LINE))
 
 
 def test_nul_in_a_sign_in(server: Running) -> None:
