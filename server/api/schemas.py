@@ -443,35 +443,24 @@ class AcceptTiming(Timing):
 
 
 class DeviceHealth(BaseModel):
+    """Now, not over the period: devices and their open maintenance cases as they are."""
+
+    devices: int
+    missing: int = Field(description="devices with an open device-missing case")
+    low_battery: int = Field(description="devices with an open low-battery case")
+    tamper: int = Field(description="devices with an open tamper case")
+    unsupervised: int | None = Field(
+        description="devices whose model has no heartbeat supervision (or is not in the catalog); "
+        "null when the catalog cannot be read"
+    )
     open_maintenance_cases: int
     gateways_offline: int
 
 
-class StatsOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "example": {
-                "since": "2026-11-01T00:00:00Z",
-                "until": "2026-12-01T00:00:00Z",
-                "region": "c01/t03",
-                "alarms": 41,
-                "cases": 37,
-                "maintenance_cases": 6,
-                "false_alarm_rate": 0.1622,
-                "time_to_accept_s": {"median": 24.0, "p90": 71.0, "within_60s": 0.8378},
-                "time_to_close_s": {"median": 1320.0, "p90": 5400.0},
-                "closure_rate": 0.973,
-                "on_time_rate": 0.8611,
-                "rework_rate": 0.027,
-                "extension_rate": 0.0541,
-                "satisfaction": 4.6,
-                "device_health": {"open_maintenance_cases": 2, "gateways_offline": 0},
-            }
-        }
-    )
-    since: datetime
-    until: datetime
+class RegionKpis(BaseModel):
     region: str | None
+    name: str | None
+    level: str | None
     alarms: int
     cases: int
     maintenance_cases: int
@@ -484,6 +473,71 @@ class StatsOut(BaseModel):
     extension_rate: float | None
     satisfaction: float | None
     device_health: DeviceHealth
+
+
+class SeriesPoint(BaseModel):
+    start: datetime
+    alarms: int
+    cases: int
+    maintenance_cases: int
+
+
+class Series(BaseModel):
+    bucket: Literal["hour", "day", "week"] = Field(
+        description="hours up to 48 h, days up to 93 days, weeks beyond; days and weeks start at the "
+        "wall-clock time of `since` in `tz`"
+    )
+    points: list[SeriesPoint]
+
+
+_KPIS_EXAMPLE: dict[str, Any] = {
+    "alarms": 41,
+    "cases": 37,
+    "maintenance_cases": 6,
+    "false_alarm_rate": 0.1622,
+    "time_to_accept_s": {"median": 24.0, "p90": 71.0, "within_60s": 0.8378},
+    "time_to_close_s": {"median": 1320.0, "p90": 5400.0},
+    "closure_rate": 0.973,
+    "on_time_rate": 0.8611,
+    "rework_rate": 0.027,
+    "extension_rate": 0.0541,
+    "satisfaction": 4.6,
+    "device_health": {
+        "devices": 120,
+        "missing": 1,
+        "low_battery": 3,
+        "tamper": 0,
+        "unsupervised": 14,
+        "open_maintenance_cases": 2,
+        "gateways_offline": 0,
+    },
+}
+
+
+class StatsOut(RegionKpis):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "since": "2026-11-01T00:00:00Z",
+                "until": "2026-12-01T00:00:00Z",
+                "region": "c01/t03",
+                "name": "河镇",
+                "level": "township",
+                **_KPIS_EXAMPLE,
+                "series": {
+                    "bucket": "day",
+                    "points": [
+                        {"start": "2026-11-01T00:00:00Z", "alarms": 2, "cases": 2, "maintenance_cases": 0}
+                    ],
+                },
+                "children": [{"region": "c01/t03/v12", "name": "东村", "level": "village", **_KPIS_EXAMPLE}],
+            }
+        }
+    )
+    since: datetime
+    until: datetime
+    series: Series
+    children: list[RegionKpis] = Field(description="one row per direct child region, to compare siblings")
 
 
 class CommandIn(BaseModel):

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from server.api.bounds import RegionPath, UtcTime
 from server.api.deps import ScopeDep, ServicesDep
 from server.api.errors import ERRORS
 from server.api.schemas import StatsOut
-from server.errors import NotFound
-from server.scope import Scope
-from server.stats import compute
+from server.stats import compute, narrowed, time_zone
 
 router = APIRouter(tags=["stats"], responses=ERRORS)
 
@@ -26,10 +26,8 @@ def stats(
     since: UtcTime,
     until: UtcTime,
     region: RegionPath | None = None,
+    tz: Annotated[str, Query(max_length=64, description="IANA time zone for day and week buckets")] = "UTC",
 ) -> StatsOut:
-    if region is not None:
-        if not scope.covers(region):
-            raise NotFound("region %s not found" % region)
-        scope = Scope(scope.user_id, scope.username, scope.role, region)
+    zone = time_zone(tz)
     with svc.db.read() as s:
-        return StatsOut.model_validate(compute(s, scope, since, until))
+        return StatsOut.model_validate(compute(s, narrowed(scope, region), since, until, zone))
