@@ -20,6 +20,7 @@ from server.api import (
     commands,
     devices,
     events,
+    exports,
     gateways,
     regions,
     sign_ins,
@@ -120,6 +121,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         cases,
         events,
         stats,
+        exports,
     )
     for resource in resources:
         app.include_router(resource.router, prefix=API)

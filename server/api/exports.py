@@ -1,0 +1,92 @@
+"""CSV exports: the cases and the KPIs a duty room hands on, with the same scope as the JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from server.api.deps import ScopeDep, ServicesDep
+from server.api.errors import ERRORS
+from server.csv_export import CASE_COLUMNS, KPI_COLUMNS, CaseFilter, case_rows, csv_chunks, kpi_row
+from server.stats import compute, kpi_rows, narrowed, time_zone
+from server.workflow import STATES
+
+router = APIRouter(tags=["exports"])
+
+CSV = "text/csv; charset=utf-8"
+Lang = Annotated[Literal["zh-CN", "en"], Query(description="language of the headers and labels")]
+Zone = Annotated[str, Query(description="IANA time zone for the times in the file")]
+CSV_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"content": {"text/csv": {}}, "description": "UTF-8 with a byte order mark"},
+    **ERRORS,
+}
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    if at is None:
+        return None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+
+
+def _download(name: str, chunks: Iterator[str]) -> StreamingResponse:
+    return StreamingResponse(
+        chunks,
+        media_type=CSV,
+        headers={"Content-Disposition": 'attachment; filename="%s"' % name, "Cache-Control": "no-store"},
+    )
+
+
+def _file_name(kind: str, region: str | None) -> str:
+    return "shouwang-%s-%s.csv" % (kind, (region or "all").replace("/", "-"))
+
+
+@router.get(
+    "/exports/cases.csv",
+    response_class=StreamingResponse,
+    responses=CSV_RESPONSES,
+    summary="Cases as CSV: the filters of GET /cases, plus a period (opened in) and a subtree",
+)
+def cases_csv(
+    svc: ServicesDep,
+    scope: ScopeDep,
+    state: Annotated[str | None, Query(description="one of " + ", ".join(STATES) + ", or 'open'")] = None,
+    device: str | None = None,
+    alarm_class: str | None = None,
+    region: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    tz: Zone = "UTC",
+    lang: Lang = "zh-CN",
+) -> StreamingResponse:
+    zone = time_zone(tz)
+    where = narrowed(scope, region)
+    filters = CaseFilter(state, device, alarm_class, _utc(since), _utc(until))
+    rows = case_rows(svc.db, where, filters, lang)
+    return _download(_file_name("cases", where.region_path), csv_chunks(CASE_COLUMNS, rows, lang, zone))
+
+
+@router.get(
+    "/exports/kpis.csv",
+    response_class=StreamingResponse,
+    responses=CSV_RESPONSES,
+    summary="The KPIs of GET /stats as CSV: the subtree's row, then one per child region",
+)
+def kpis_csv(
+    svc: ServicesDep,
+    scope: ScopeDep,
+    since: datetime,
+    until: datetime,
+    region: str | None = None,
+    tz: Zone = "UTC",
+    lang: Lang = "zh-CN",
+) -> StreamingResponse:
+    zone = time_zone(tz)
+    where = narrowed(scope, region)
+    with svc.db.read() as session:
+        stats = compute(session, where, _utc(since) or since, _utc(until) or until, zone)
+    rows = [kpi_row(r) for r in kpi_rows(stats)]
+    return _download(_file_name("kpis", where.region_path), csv_chunks(KPI_COLUMNS, rows, lang, zone))
