@@ -16,6 +16,7 @@ from protocol.topics import Topics
 from server.api import (
     auth_routes,
     broker_accounts,
+    cap,
     cases,
     commands,
     devices,
@@ -122,6 +123,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         events,
         stats,
         exports,
+        cap,
     )
     for resource in resources:
         app.include_router(resource.router, prefix=API)
