@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from server.api import (
     regions,
     sign_ins,
     stations,
+    stream,
     stats,
     users,
 )
@@ -39,6 +41,8 @@ from server.db.migrate import upgrade
 from server.deadlines import Escalator
 from server.ingest.mqtt import Inbound, MqttLink
 from server.ingest.worker import IngestWorker
+from server.live import LiveHub
+from server.live_feed import DutyFeed
 from server.metrics import Metrics
 from server.publish import publish_alerts
 from server.seed import apply_seed, load_seed_file
@@ -84,11 +88,17 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             settings, db, metrics, topics, TokenSigner(settings.secret), link, clock
         )
         escalator = Escalator(db, clock, settings.deadlines)
+        # Consoles hear of changes through the duty alerts on MQTT, whichever instance made them.
+        live = LiveHub()
+        live.bind(asyncio.get_running_loop())
+        feed = DutyFeed(host, port, settings.client_id() + "-live", topics, live, settings.mqtt_login)
+        app.state.live = live
         app.state.link = link
         app.state.worker = worker
         app.state.escalator = escalator
         worker.start()
         link.start()
+        feed.start()
         if settings.deadline_interval > 0:
             escalator.start(lambda alerts: publish_alerts(link, topics, metrics, alerts))
         log.info("server ready: database %s, MQTT %s:%d", db.engine.url.render_as_string(), host, port)
@@ -96,6 +106,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             yield
         finally:
             escalator.stop()
+            feed.stop()
+            live.close()
             link.stop()
             worker.stop()
             db.close()
@@ -124,6 +136,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         stats,
         exports,
         cap,
+        stream,
     )
     for resource in resources:
         app.include_router(resource.router, prefix=API)
