@@ -1,14 +1,17 @@
 // Duty-room console. Plain browser JavaScript, no build step, no external resource.
 //
-// The board polls the REST API every 2 s instead of listening to MQTT: plain HTTPS passes any
-// proxy or firewall between a duty room and the server, and browsers never get an account on
-// the broker (whose topics are not scoped per user the way the API is). MQTT over WebSockets
-// with per-user ACLs is the later option once a push channel is worth that exposure.
+// The board is read once from the REST API, then kept current by the server's push
+// (GET /api/v1/stream, server-sent events, live.js): every case change in the officer's scope
+// arrives within a moment. While the push is down the board falls back to reading the API every
+// 2 s, and it re-reads it whenever the push reconnects, so nothing is missed in between.
+// map.js and stats.js draw the other two views from the same data.
 "use strict";
 
 (function () {
   const API = "/api/v1";
   const POLL_MS = 2000;
+  // With the push running the board is still re-read now and then, as a safety net.
+  const RESYNC_MS = 60000;
   // An alarm nobody has accepted keeps calling, so one missed beep cannot leave it waiting.
   const REMIND_MS = 30000;
   const LOOKUP_MS = 60000;
@@ -17,7 +20,7 @@
   const DEADLINE_RANK = { none: 0, green: 1, yellow: 2, red: 3 };
   const PARAMS = {
     dispatch: [{ name: "assignee", kind: "text", label: "field.assignee" }],
-    co_handle: [{ name: "assignee", kind: "text", label: "field.assignee" }],
+    co_handle: [{ name: "assignee", kind: "text", label: "field.co_handler" }],
     transfer: [{ name: "region", kind: "region", label: "field.region", required: true }],
     extend: [{ name: "minutes", kind: "number", label: "field.minutes", required: true, min: 1, max: 43200, value: 30 }],
     evaluate: [{ name: "satisfaction", kind: "score", label: "field.satisfaction", required: true }],
@@ -55,7 +58,14 @@
     lastCue: 0,
     played: 0,
     polling: false,
+    view: "board",
+    filter: null,
+    live: false,
+    lastSync: 0,
+    points: {},
   };
+  // What the other scripts (live.js, map.js, stats.js) use; they add their own parts.
+  const SW = window.SW = window.SW || {};
 
   // -- text ---------------------------------------------------------------------------------
 
@@ -65,6 +75,12 @@
     if (s === undefined) return key;
     (args || []).forEach((a, i) => { s = s.split("{" + i + "}").join(String(a)); });
     return s;
+  }
+  // English says "1 alarm" and "2 alarms"; Chinese has one form. Keys end in ".one"/".other".
+  function tn(key, n, args) {
+    const form = new Intl.PluralRules(state.lang).select(n);
+    const full = dict[state.lang][key + "." + form] !== undefined ? key + "." + form : key + ".other";
+    return t(full, args || [n]);
   }
   function label(prefix, value) {
     const key = prefix + "." + value;
@@ -112,15 +128,18 @@
     document.documentElement.lang = state.lang;
     document.title = t("app.title");
     document.querySelectorAll("[data-i18n]").forEach((node) => { node.textContent = t(node.dataset.i18n); });
+    document.querySelectorAll("[data-i18n-label]").forEach((node) => { node.setAttribute("aria-label", t(node.dataset.i18nLabel)); });
     const other = state.lang === "zh-CN" ? "en" : "zh-CN";
     $("lang").textContent = t("lang.switch");
     $("lang").setAttribute("lang", other);
     $("lang").setAttribute("aria-label", t("lang.switch.label"));
     renderSound();
     renderWho();
-    if (state.cases) renderBoard();
+    if (state.cases) renderViews();
     if (state.detail) renderDetail();
     else if (state.detailId !== null) $("detail-title").textContent = t("detail.title", [state.detailId]);
+    if (state.token) setLive(state.live);
+    if (state.view === "stats" && SW.rerenderStats) SW.rerenderStats();
   }
 
   // -- sound --------------------------------------------------------------------------------
@@ -211,9 +230,14 @@
       fetchAll("/regions"), fetchAll("/devices"), fetchAll("/gateways"), fetchAll("/stations"),
     ]);
     l.regions = {}; regions.forEach((r) => { l.regions[r.path] = r.name; });
+    l.regionList = regions;
     l.devices = {}; devices.forEach((d) => { l.devices[d.id] = d; });
     l.gateways = {}; gateways.forEach((g) => { l.gateways[g.id] = g.station; });
     l.stations = {}; stations.forEach((s) => { l.stations[s.code] = s.name; });
+    l.stationList = stations;
+    (SW.lookupHooks || []).forEach((hook) => hook());
+    // A case opened before the names arrived shows ids: show it again with names.
+    if (state.detail) renderDetail();
   }
   function lookupsStale(cases) {
     const age = Date.now() - state.lookups.at;
@@ -274,37 +298,107 @@
     const [word, time, esc] = badge.children;
     word.textContent = t("deadline." + d.status);
     time.textContent = text;
-    esc.textContent = c.escalation_level > 0 ? t("escalated", [c.escalation_level]) : "";
+    esc.textContent = c.escalation_level > 0 ? tn("escalated", c.escalation_level) : "";
     esc.hidden = c.escalation_level <= 0;
   }
 
   // -- board --------------------------------------------------------------------------------
 
-  async function refreshBoard() {
-    const r = await api("/cases?state=open&limit=500");
-    if (r.status !== 200) throw new Error((r.body && r.body.detail) || "HTTP " + r.status);
-    const cases = r.body.items.slice().sort((a, b) => Date.parse(b.opened_at) - Date.parse(a.opened_at) || b.id - a.id);
-    if (lookupsStale(cases)) {
-      try { await loadLookups(); } catch (e) { if (e instanceof Expired) throw e; /* names only; the board goes on */ }
-    }
+  function sortCases(cases) {
+    cases.sort((a, b) => Date.parse(b.opened_at) - Date.parse(a.opened_at) || b.id - a.id);
+  }
+
+  // New alarm cases sound and are announced, once each; at sign-in only those still waiting.
+  function announceNew(cases) {
     const fresh = cases.filter((c) => !state.seen.has(c.id));
     const alarms = fresh.filter((c) => c.priority === "alarm" && (!state.firstLoad || c.state === "new"));
     cases.forEach((c) => state.seen.add(c.id));
-    state.cases = cases;
-    state.total = r.body.total;
     state.firstLoad = false;
-    renderBoard();
-    const waiting = cases.filter((c) => c.priority === "alarm" && c.state === "new");
     if (alarms.length) {
       const c = alarms[0];
       $("announce").textContent = t("board.new_alarm", [label("kind", c.kind), deviceName(c)]);
       alarmCue();
-    } else if (waiting.length && Date.now() - state.lastCue >= REMIND_MS) {
-      $("announce").textContent = t("board.waiting", [waiting.length]);
+    }
+  }
+
+  // An alarm nobody has accepted keeps calling (checked every second, push or no push).
+  function remindWaiting() {
+    if (!state.cases) return;
+    const waiting = state.cases.filter((c) => c.priority === "alarm" && c.state === "new");
+    if (waiting.length && Date.now() - state.lastCue >= REMIND_MS) {
+      $("announce").textContent = tn("board.waiting", waiting.length);
       alarmCue();
     }
+  }
+
+  function markSynced() {
+    state.lastSync = Date.now();
     $("board-status").textContent = "";
-    $("board-updated").textContent = t("board.updated", [clockTime(Date.now())]);
+    renderUpdated();
+  }
+  function renderUpdated() {
+    if (!state.lastSync) return;
+    const time = clockTime(state.lastSync);
+    $("board-updated").textContent = state.live ? t("board.live", [time]) : t("board.updated", [time]);
+    $("board-updated").dataset.live = state.live ? "1" : "0";
+  }
+
+  async function refreshBoard() {
+    const r = await api("/cases?state=open&limit=500");
+    if (r.status !== 200) throw new Error((r.body && r.body.detail) || "HTTP " + r.status);
+    const cases = r.body.items.slice();
+    sortCases(cases);
+    if (lookupsStale(cases)) {
+      try { await loadLookups(); } catch (e) { if (e instanceof Expired) throw e; /* names only; the board goes on */ }
+    }
+    state.cases = cases;
+    state.total = r.body.total;
+    announceNew(cases);
+    renderViews();
+    markSynced();
+  }
+
+  // One case change pushed by the server (live.js): the board, the map and the open case follow.
+  function applyChange(change) {
+    if (!state.cases) return;
+    const c = change.case;
+    if (change.location) state.points[c.id] = change.location;
+    const at = state.cases.findIndex((x) => x.id === c.id);
+    if (!c.open) {
+      if (at >= 0) { state.cases.splice(at, 1); state.total = Math.max(0, state.total - 1); }
+    } else if (at >= 0) {
+      state.cases[at] = Object.assign({}, state.cases[at], c);
+    } else {
+      state.cases.push(c);
+      state.total += 1;
+      sortCases(state.cases);
+    }
+    if (c.open && !state.lookups.devices[c.device] && Date.now() - state.lookups.at > LOOKUP_RETRY_MS) {
+      loadLookups().then(renderViews).catch(() => { /* names only */ });
+    }
+    announceNew(c.open ? [c] : []);
+    renderViews();
+    markSynced();
+    if (state.detailId === c.id) loadDetail().catch(showLoadError);
+    if (SW.onCaseChange) SW.onCaseChange(change);
+  }
+
+  function caseGone(id) {
+    if (!state.cases) return;
+    const at = state.cases.findIndex((x) => x.id === id);
+    if (at >= 0) { state.cases.splice(at, 1); state.total = Math.max(0, state.total - 1); }
+    renderViews();
+    if (state.detailId === id) loadDetail().catch(showLoadError);
+  }
+
+  function renderViews() {
+    renderBoard();
+    if (state.view === "map" && SW.renderMap) SW.renderMap();
+  }
+
+  function regionFilter(path) {
+    state.filter = path;
+    renderBoard();
   }
 
   function rowKey(c) {
@@ -314,11 +408,17 @@
 
   // Rows are kept across renders and rebuilt only when what they show changes; the clock-driven
   // cells are updated in place, so the board can tick every second under the officer's mouse.
+  function inFilter(c) {
+    return !state.filter || c.region_path === state.filter || (c.region_path || "").startsWith(state.filter + "/");
+  }
+
   function renderBoard() {
+    if (!state.cases) return;
     const at = now();
     const rows = $("case-rows");
     const old = new Map(Array.from(rows.children, (tr) => [tr.dataset.caseId, tr]));
-    const wanted = state.cases.map((c) => {
+    const shown = state.cases.filter(inFilter);
+    const wanted = shown.map((c) => {
       const key = rowKey(c);
       let tr = old.get(String(c.id));
       if (!tr || tr.dataset.key !== key) {
@@ -340,10 +440,16 @@
       rows.replaceChildren(...wanted);
       if (wanted.includes(focused)) focused.focus();
     }
-    $("board-empty").hidden = state.cases.length > 0;
-    $("cases").hidden = state.cases.length === 0;
+    $("board-empty").hidden = shown.length > 0;
+    $("cases").hidden = shown.length === 0;
     const waiting = state.cases.filter((c) => c.priority === "alarm" && c.state === "new").length;
-    $("board-count").textContent = t("board.count", [state.total, waiting]);
+    $("board-count").textContent = tn("board.count.cases", state.total) + t("board.count.join") + tn("board.count.waiting", waiting);
+    const chip = $("board-filter");
+    chip.hidden = !state.filter;
+    if (state.filter) {
+      $("board-filter-name").textContent = t("board.filter", [regionNames(state.filter)]);
+      chip.dataset.region = state.filter;
+    }
     // The tab title carries the count, so a background tab still shows that alarms wait.
     document.title = (waiting ? "(" + waiting + ") " : "") + t("app.title");
     // Never let a long list hide silently that some open cases are not on screen.
@@ -383,8 +489,28 @@
 
   // -- case detail ----------------------------------------------------------------------------
 
+  const VIEWS = { "#/map": "map", "#/stats": "stats" };
+
+  // Three views share the page: the board (with a case open beside it), the map, the statistics.
+  function showView(view) {
+    const changed = view !== state.view;
+    state.view = view;
+    document.body.dataset.view = view;
+    $("work").hidden = !state.token || view !== "board";
+    $("map-view").hidden = !state.token || view !== "map";
+    $("stats-view").hidden = !state.token || view !== "stats";
+    document.querySelectorAll("nav.views a").forEach((a) => {
+      if (a.dataset.view === view) a.setAttribute("aria-current", "page");
+      else a.removeAttribute("aria-current");
+    });
+    if (!state.token) return;
+    if (view === "map" && SW.renderMap) SW.renderMap();
+    if (view === "stats" && changed && SW.showStats) SW.showStats();
+  }
+
   function routeFromHash() {
     const m = /^#\/case\/(\d+)$/.exec(location.hash);
+    showView(m ? "board" : VIEWS[location.hash] || "board");
     const id = m ? Number(m[1]) : null;
     if (id === state.detailId) return;
     state.detailId = id;
@@ -469,7 +595,13 @@
     if (c.resolution) add("detail.resolution", label("resolution", c.resolution));
     if (c.satisfaction) add("field.satisfaction", String(c.satisfaction));
 
-    const body = [el("h3", { text: t("detail.info") }), info, actionPanel(c, noteText)];
+    const cap = el("button", {
+      type: "button", class: "tool", id: "cap-export", text: t("detail.cap"),
+      onclick: () => download("/cases/" + c.id + "/cap", "case-" + c.id + ".cap.xml").catch((e) => {
+        if (!(e instanceof Expired)) message(t("export.failed", [e.message || e]), true);
+      }),
+    });
+    const body = [el("h3", { text: t("detail.info") }), info, el("p", { class: "detail-tools" }, [cap]), actionPanel(c, noteText)];
     body.push(el("h3", { text: t("detail.events") }), table(["th.time", "th.kind", "th.data"], c.events.map((e) => [
       dateTime(e.at), label("kind", e.kind), Object.entries(e.data || {}).map(([k, v]) => k + "=" + v).join(", "),
     ]), "events"));
@@ -598,7 +730,7 @@
     $("detail-message").dataset.status = String(r.status);
   }
 
-  // -- polling and sign-in --------------------------------------------------------------------
+  // -- reading the board: pushed while the stream runs, polled while it does not --------------
 
   async function poll(once) {
     if (!state.token) return;
@@ -614,10 +746,40 @@
       state.polling = false;
       document.body.dataset.polling = "0";
     }
-    if (!once && state.token) {
-      clearTimeout(state.timer);
-      state.timer = setTimeout(() => poll(false), POLL_MS);
+    if (!once && state.token) schedulePoll();
+  }
+  function schedulePoll() {
+    clearTimeout(state.timer);
+    state.timer = setTimeout(() => poll(false), state.live ? RESYNC_MS : POLL_MS);
+  }
+
+  // live.js says whether pushed changes are arriving; without them the board polls every 2 s.
+  function setLive(live) {
+    const changed = live !== state.live;
+    state.live = live;
+    document.body.dataset.live = live ? "1" : "0";
+    const badge = $("live-status");
+    badge.hidden = false;
+    badge.textContent = t(live ? "live.on" : "live.off");
+    badge.className = "live " + (live ? "on" : "off");
+    renderUpdated();
+    if (changed && state.token) schedulePoll();
+  }
+
+  async function download(path, fallbackName) {
+    const resp = await fetch(API + path, { headers: { Authorization: "Bearer " + state.token }, cache: "no-store" });
+    if (resp.status === 401) { signOut(t("error.expired")); throw new Expired("sign-in expired"); }
+    if (!resp.ok) {
+      const body = await resp.json().catch(() => null);
+      throw new Error((body && body.detail) || "HTTP " + resp.status);
     }
+    const named = /filename="([^"]+)"/.exec(resp.headers.get("Content-Disposition") || "");
+    const url = URL.createObjectURL(await resp.blob());
+    const a = el("a", { href: url, download: named ? named[1] : fallbackName, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 30000);
   }
 
   async function loadWorkflow() {
@@ -631,7 +793,8 @@
 
   function showSignedIn(signedIn) {
     $("login").hidden = signedIn;
-    $("work").hidden = !signedIn;
+    document.querySelector("nav.views").hidden = !signedIn;
+    showView(state.view);
     $("who").hidden = !signedIn;
     $("logout").hidden = !signedIn;
     $("sound").hidden = !signedIn;
@@ -639,18 +802,24 @@
   }
 
   async function start() {
+    state.view = null;
     showSignedIn(true);
     state.seen = new Set();
     state.firstLoad = true;
     state.lookups.at = 0;
+    state.filter = null;
     if (!state.workflow) await loadWorkflow().catch(() => { /* retried on the next sign-in */ });
     state.detailId = null;
     routeFromHash();
+    setLive(false);
+    if (SW.live) SW.live.connect();
     await poll(false);
   }
 
   function signOut(reason) {
     clearTimeout(state.timer);
+    if (SW.live) SW.live.disconnect();
+    $("live-status").hidden = true;
     state.token = null;
     state.user = null;
     state.cases = null;
@@ -716,11 +885,24 @@
     window.addEventListener("hashchange", routeFromHash);
     // Browsers slow timers down in hidden tabs; catch up at once when the console is shown again.
     document.addEventListener("visibilitychange", () => { if (!document.hidden && state.token) { clearTimeout(state.timer); poll(false); } });
-    // Ages and deadline colours move on between polls too.
-    setInterval(() => { if (state.cases) renderBoard(); if (state.detail) showDetail(state.detail); }, 1000);
+    document.querySelectorAll("nav.views a").forEach((a) => a.addEventListener("click", () => { if (a.dataset.view === "board") regionFilter(null); }));
+    $("board-filter-clear").addEventListener("click", () => regionFilter(null));
+    // Ages and deadline colours move on between changes too; waiting alarms call again.
+    setInterval(() => {
+      if (state.cases) renderBoard();
+      if (state.detail) showDetail(state.detail);
+      if (state.view === "map" && state.cases && SW.tickMap) SW.tickMap();
+      remindWaiting();
+    }, 1000);
     if (state.token) start();
     else { showSignedIn(false); $("username").focus(); }
   }
+
+  Object.assign(SW, {
+    API, state, $, t, tn, label, el, api, fetchAll, duration, dateTime, clockTime, now, deadlineOf,
+    regionNames, deviceName, stationName, applyChange, caseGone, poll, setLive, regionFilter, download,
+    signOut, Expired, message,
+  });
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
