@@ -47,7 +47,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 # The docs' pictures are refreshed on request only, so a test run leaves the work tree clean.
-DOCS_SCREENSHOT = REPO / "docs" / "console.png"
 DOCS_IMAGES = REPO / "docs" / "images"
 REFRESH_SCREENSHOT = os.environ.get("SHOUWANG_CONSOLE_SCREENSHOT") == "1"
 UI_WAIT_MS = 10_000  # upper bound for the page to show something; never a timing assertion
@@ -686,3 +685,40 @@ def test_locked_sign_in_says_when_to_try_again(served: Served, page: Page) -> No
     expect(page.locator("#login-error")).to_have_text(
         re.compile(r"^Too many failed sign-ins; try again in \d+ s\.$")
     )
+
+
+def test_screens_for_the_docs(served: Served, small_page: Page, tmp_path: Path) -> None:
+    """Board with a case open, map and statistics at 1366 x 768, in both languages. Written to
+    docs/images with SHOUWANG_CONSOLE_SCREENSHOT=1, else to the test's temporary folder."""
+    folder = DOCS_IMAGES if REFRESH_SCREENSHOT else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    served.close_all()
+    panic = served.ingest("panic", "sn-00a3", ago=20)
+    served.call(
+        "duty-t03",
+        "POST",
+        "/api/v1/cases/%d/actions" % panic,
+        json={"action": "accept", "note": "电话已联系老人"},
+    )
+    served.ingest("fire", "sn-00a5", ago=50)  # deadline near
+    served.ingest("intrusion", "sn-0b01", "gw-xicun-01", ago=150)  # overdue
+    served.ingest("low_battery", "sn-00a4")
+    page = small_page
+    page.goto("/console/#/case/%d" % panic)
+    sign_in(page, "duty-c01")
+    live(page)
+    for lang in ("zh-CN", "en"):
+        if lang == "en":
+            page.click("#lang")
+        page.goto("/console/#/case/%d" % panic)
+        expect(page.locator("#detail table.audit")).to_contain_text("duty-t03")
+        page.screenshot(path=str(folder / ("console-board-%s.png" % lang)))
+        page.goto("/console/#/map")
+        expect(page.locator("#map g.case-mark")).to_have_count(4)
+        page.screenshot(path=str(folder / ("console-map-%s.png" % lang)))
+        page.goto("/console/#/stats")
+        expect(page.locator("#stats-children tbody tr")).to_have_count(2)
+        page.screenshot(path=str(folder / ("console-stats-%s.png" % lang)))
+    for name in ("board", "map", "stats"):
+        for lang in ("zh-CN", "en"):
+            assert (folder / ("console-%s-%s.png" % (name, lang))).stat().st_size > 10_000

@@ -160,10 +160,18 @@
         onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); filterTo(r.path); } },
       }, [svg("title", {}, [document.createTextNode(SW.regionNames(r.path))])]);
     });
-    const labels = regions.filter((r) => r.geometry && !parents.has(r.path)).map((r) => {
+    const leaves = regions.filter((r) => r.geometry && !parents.has(r.path));
+    const labels = leaves.map((r) => {
       const c = centre(r.geometry);
       const [x, y] = proj.xy(c.lon, c.lat);
       return svg("text", { x: x.toFixed(1), y: (y - 16).toFixed(1), class: "rg-label", "text-anchor": "middle" }, [document.createTextNode(r.name)]);
+    });
+    // A township or village is named where none of its grids is drawn (its open ground).
+    regions.filter((r) => r.geometry && parents.has(r.path) && r.level !== "county").forEach((r) => {
+      const c = centre(r.geometry);
+      if (leaves.some((g) => contains(g.geometry, c.lon, c.lat))) return;
+      const [x, y] = proj.xy(c.lon, c.lat);
+      labels.push(svg("text", { x: x.toFixed(1), y: y.toFixed(1), class: "rg-label outer", "text-anchor": "middle" }, [document.createTextNode(r.name)]));
     });
     const stationMarks = stations.map((s) => {
       const [x, y] = proj.xy(s.lon, s.lat);

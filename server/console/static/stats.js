@@ -184,7 +184,7 @@
   // Alarm events and alarm cases per bucket, side by side.
   function chart(series) {
     const points = series.points;
-    const W = 960, H = 240, left = 40, bottom = 28, top = 12;
+    const W = 960, H = 180, left = 40, bottom = 28, top = 12;
     const max = Math.max(1, ...points.map((p) => Math.max(p.alarms, p.cases)));
     const slot = (W - left) / Math.max(1, points.length);
     const bar = Math.max(1, Math.min(18, slot / 2 - 2));
