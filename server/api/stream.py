@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -23,7 +22,7 @@ from sse_starlette import EventSourceResponse
 from server.api.deps import ScopeDep, ServicesDep, current_scope
 from server.api.errors import ERRORS
 from server.errors import ServerError
-from server.live import LiveHub, ready_frame
+from server.live import LiveHub, Subscriber, ready_frame
 from server.scope import Scope
 from server.services import Services
 
@@ -43,33 +42,39 @@ async def _still_allowed(svc: Services, token: str, scope: Scope) -> bool:
     return now == scope
 
 
+async def _watch(svc: Services, token: str, scope: Scope, sub: Subscriber) -> None:
+    """Ends the stream (a None in its queue) once the token or the user no longer holds."""
+    while True:
+        await asyncio.sleep(RECHECK)
+        if not await _still_allowed(svc, token, scope):
+            log.info("live push: %s no longer allowed, stream closed", scope.username)
+            sub.put(None)
+            return
+
+
 async def _frames(
     hub: LiveHub, svc: Services, token: str, scope: Scope, last_event_id: str | None
 ) -> AsyncIterator[bytes]:
     sub, replay, resync = hub.subscribe(scope, last_event_id)
+    watcher = asyncio.create_task(_watch(svc, token, scope, sub))
     log.info("live push: %s connected (%d consoles)", scope.username, hub.subscribers)
     try:
-        for old in replay:
-            yield old
-        yield ready_frame(resync, hub.live, hub.epoch)
-        check_at = time.monotonic() + RECHECK
+        yield b"".join([*replay, ready_frame(resync, hub.live, hub.epoch)])
         while True:
-            item: bytes | None = b""
-            try:
-                async with asyncio.timeout(max(0.0, check_at - time.monotonic())):
-                    item = await sub.queue.get()
-            except TimeoutError:
-                pass
+            item = await sub.queue.get()
+            # Frames that queued up meanwhile go out in one write.
+            batch: list[bytes] = []
+            while item is not None:
+                batch.append(item)
+                if sub.queue.empty():
+                    break
+                item = sub.queue.get_nowait()
+            if batch:
+                yield b"".join(batch)
             if item is None:
                 return
-            if item:
-                yield item
-            if time.monotonic() >= check_at:
-                if not await _still_allowed(svc, token, scope):
-                    log.info("live push: %s no longer allowed, stream closed", scope.username)
-                    return
-                check_at = time.monotonic() + RECHECK
     finally:
+        watcher.cancel()
         hub.unsubscribe(sub)
 
 
