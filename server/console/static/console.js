@@ -58,6 +58,7 @@
     lastCue: 0,
     played: 0,
     polling: false,
+    pollAgain: false,
     view: "board",
     filter: null,
     live: false,
@@ -734,7 +735,12 @@
 
   async function poll(once) {
     if (!state.token) return;
-    if (state.polling) return;
+    if (state.polling) {
+      // A read asked for while one is running (the push just subscribed) may need what the
+      // running one missed: read once more when it is done.
+      state.pollAgain = true;
+      return;
+    }
     state.polling = true;
     document.body.dataset.polling = "1";
     try {
@@ -747,6 +753,10 @@
       document.body.dataset.polling = "0";
     }
     if (!once && state.token) schedulePoll();
+    if (state.pollAgain && state.token) {
+      state.pollAgain = false;
+      poll(true);
+    }
   }
   function schedulePoll() {
     clearTimeout(state.timer);
