@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import functools
-import logging
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
@@ -21,11 +20,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
+from hardware.catalog import CatalogError, load_catalog
 from server.db.models import Case, CaseAction, Device, EventRow, Gateway, Region, Station
-from server.errors import Invalid, NotFound
+from server.errors import ConfigError, Invalid, NotFound
 from server.scope import Scope, escape_like, in_scope
-
-log = logging.getLogger(__name__)
 
 ACCEPT_TARGET = 60.0  # seconds: the share of alarms accepted within a minute is the headline figure
 MAX_PERIOD = timedelta(days=400)
@@ -186,16 +184,14 @@ def _series(facts: _Facts, period: Period) -> dict[str, Any]:
 
 
 @functools.cache
-def supervised_models() -> frozenset[str] | None:
-    """Catalog models whose devices the gateway supervises (heartbeat timeout); None when the
-    catalog cannot be read, so nothing is counted as unsupervised by mistake."""
+def supervised_models() -> frozenset[str]:
+    """Catalog models whose devices the gateway supervises (heartbeat timeout). The catalog is
+    part of the installation (``server.registry`` checks models against it): one that does not
+    load is a ``ConfigError``, not a count quietly left out."""
     try:
-        from hardware.catalog import load_catalog
-
         return frozenset(name for name, model in load_catalog().items() if model.supervised)
-    except Exception as exc:  # the catalog is optional for the server; say so and carry on
-        log.warning("device catalog unavailable, unsupervised devices are not counted: %s", exc)
-        return None
+    except CatalogError as exc:
+        raise ConfigError("the device catalog cannot be loaded: %s" % exc) from None
 
 
 @dataclass(frozen=True)
@@ -246,7 +242,7 @@ def _read_health(session: Session, scope: Scope) -> _Health:
     )
 
 
-def _health(h: _Health, prefix: str | None) -> dict[str, int | None]:
+def _health(h: _Health, prefix: str | None) -> dict[str, int]:
     supervised = supervised_models()
     devices = [model for path, model in h.devices if under(path, prefix)]
     faulty: dict[str, set[str]] = {name: set() for name in HEALTH_CLASSES.values()}
@@ -259,9 +255,7 @@ def _health(h: _Health, prefix: str | None) -> dict[str, int | None]:
         "low_battery": len(faulty["low_battery"]),
         "tamper": len(faulty["tamper"]),
         # Devices nobody would notice going silent: no heartbeat supervision in their model.
-        "unsupervised": None
-        if supervised is None
-        else sum(1 for model in devices if model is None or model not in supervised),
+        "unsupervised": sum(1 for model in devices if model is None or model not in supervised),
         "open_maintenance_cases": sum(1 for p in h.open_maintenance if under(p, prefix)),
         "gateways_offline": sum(1 for p in h.gateways_offline if under(p, prefix)),
     }

@@ -449,9 +449,8 @@ class DeviceHealth(BaseModel):
     missing: int = Field(description="devices with an open device-missing case")
     low_battery: int = Field(description="devices with an open low-battery case")
     tamper: int = Field(description="devices with an open tamper case")
-    unsupervised: int | None = Field(
-        description="devices whose model has no heartbeat supervision (or is not in the catalog); "
-        "null when the catalog cannot be read"
+    unsupervised: int = Field(
+        description="devices whose model has no heartbeat supervision (or is not in the catalog)"
     )
     open_maintenance_cases: int
     gateways_offline: int
