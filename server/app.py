@@ -42,7 +42,7 @@ from server.deadlines import Escalator
 from server.ingest.mqtt import Inbound, MqttLink
 from server.ingest.worker import IngestWorker
 from server.live import LiveHub
-from server.live_feed import DutyFeed
+from server.live_feed import feed_consoles
 from server.metrics import Metrics
 from server.publish import publish_alerts
 from server.seed import apply_seed, load_seed_file
@@ -91,14 +91,13 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         # Consoles hear of changes through the duty alerts on MQTT, whichever instance made them.
         live = LiveHub()
         live.bind(asyncio.get_running_loop())
-        feed = DutyFeed(host, port, settings.client_id() + "-live", topics, live, settings.mqtt_login)
+        feed_consoles(link, topics, live)
         app.state.live = live
         app.state.link = link
         app.state.worker = worker
         app.state.escalator = escalator
         worker.start()
         link.start()
-        feed.start()
         if settings.deadline_interval > 0:
             escalator.start(lambda alerts: publish_alerts(link, topics, metrics, alerts))
         log.info("server ready: database %s, MQTT %s:%d", db.engine.url.render_as_string(), host, port)
@@ -106,7 +105,6 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             yield
         finally:
             escalator.stop()
-            feed.stop()
             live.close()
             link.stop()
             worker.stop()

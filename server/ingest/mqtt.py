@@ -7,6 +7,7 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,6 +25,17 @@ log = logging.getLogger(__name__)
 
 class Publisher(Protocol):
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None: ...
+
+
+@dataclass(frozen=True)
+class Listener:
+    """Another reader on the server's one connection (the broker binds client ids to accounts,
+    so an instance has exactly one): subscribed at QoS 0, so nothing is queued for it in the
+    kept session while the server is away. ``on_state`` hears of subscribed / disconnected."""
+
+    topic_filter: str
+    on_message: Callable[[bytes], None]
+    on_state: Callable[[bool], None]
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,14 @@ class MqttLink:
         self._client.on_subscribe = self._on_subscribe
         self._sub_mid: int | None = None
         self._client.on_message = self._on_message
+        self._listeners: list[Listener] = []
+
+    def listen(self, listener: Listener) -> None:
+        """Add a reader before ``start``; its messages never reach the ingest queue."""
+        self._listeners.append(listener)
+        self._client.message_callback_add(
+            listener.topic_filter, lambda c, u, msg: listener.on_message(bytes(msg.payload))
+        )
 
     def start(self) -> None:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -105,6 +125,7 @@ class MqttLink:
                 # so every instance reads it; updating it is idempotent.
                 (self.topics.all_gateways("status"), opts),
                 (self.topics.all_gateways("cmd/result", shared=True), opts),
+                *((lst.topic_filter, SubscribeOptions(qos=0)) for lst in self._listeners),
             ]
         )
         if self.topics.share_group != SHARE_GROUP:
@@ -122,9 +143,13 @@ class MqttLink:
                 log.error("MQTT subscription refused: %s", failed)
                 return
             self.connected.set()
+            for lst in self._listeners:
+                lst.on_state(True)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self.connected.clear()
+        for lst in self._listeners:
+            lst.on_state(False)
         log.warning("MQTT disconnected from %s:%d: %s", self.host, self.port, reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:

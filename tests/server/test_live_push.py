@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from protocol.topics import Topics
 from server.api import stream as stream_route
 from server.broker.mosquitto import Mosquitto
 from server.db.engine import Database
 from server.db.models import User
+from server.ingest.mqtt import Inbound, Listener, MqttLink
 from server.live import QUEUE, LiveHub, Subscriber, case_change
 from server.scope import Scope
 from tests.server.live_support import Stream, server_instance, token, write_seed
-from tests.server.srv_support import FakeGateway, Watcher, ev
+from tests.server.srv_support import WAIT, FakeGateway, Watcher, ev
 
 ALERT = (
     '{"v":1,"type":"case_opened","case":{"id":7,"state":"new","alarm_class":"panic","kind":"panic",'
@@ -276,3 +279,23 @@ def test_the_stream_needs_a_token_and_ends_when_the_user_is_disabled(
         db.close()
     assert console.ended()
     console.close()
+
+
+def test_the_duty_feed_reads_on_the_servers_one_connection(broker: Mosquitto) -> None:
+    """A broker that binds client ids to accounts allows one connection per server account, so
+    the feed is a reader on the ingest link: its messages reach the hub, never the ingest queue."""
+    inbox: queue.Queue[Inbound | None] = queue.Queue()
+    got: queue.Queue[bytes] = queue.Queue()
+    states: queue.Queue[bool] = queue.Queue()
+    host, port = broker.url.removeprefix("mqtt://").split(":")
+    link = MqttLink(host, int(port), "shouwang-feed-test", Topics(), inbox)
+    link.listen(Listener("sw/v1/duty/#", got.put, states.put))
+    link.start()
+    try:
+        assert states.get(timeout=WAIT) is True
+        link.publish("sw/v1/duty/c01/t03/v12/g4/alerts", ALERT)
+        assert got.get(timeout=WAIT) == ALERT
+        assert inbox.empty()
+    finally:
+        link.stop()
+    assert states.get(timeout=WAIT) is False
