@@ -26,7 +26,6 @@ import platform
 import queue
 import socket
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -38,14 +37,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from hardware.local_stack import ServerProcess  # noqa: E402
-from protocol.event import Event  # noqa: E402
-from protocol.kinds import Kind  # noqa: E402
-from protocol.payloads import encode_events  # noqa: E402
-from server.broker.mosquitto import Mosquitto  # noqa: E402
+from protocol.event import Event
+from protocol.kinds import Kind
+from protocol.payloads import encode_events
+from shouwang.local_stack import ServerProcess
+from shouwang.mosquitto import Mosquitto
 
 PASSWORD = "Bench-Console-Password-1"
 PRESS_GW = "gw-bench-01"

@@ -19,9 +19,10 @@ import uvicorn
 from fastapi import FastAPI
 
 from server.app import create_app
-from server.broker.mosquitto import Mosquitto, free_port
 from server.clock import Clock, system_clock
 from server.settings import Settings
+from shouwang.mosquitto import Mosquitto
+from shouwang.processes import free_port
 from tests.server.conftest import SECRET, SEED
 from tests.server.srv_support import PASSWORD, WAIT
 

@@ -12,12 +12,12 @@ import pytest
 
 from protocol.topics import Topics
 from server.api import stream as stream_route
-from server.broker.mosquitto import Mosquitto
 from server.db.engine import Database
 from server.db.models import User
 from server.ingest.mqtt import Inbound, Listener, MqttLink
 from server.live import QUEUE, LiveHub, Subscriber, case_change
 from server.scope import Scope
+from shouwang.mosquitto import Mosquitto
 from tests.server.live_support import Stream, server_instance, token, write_seed
 from tests.server.srv_support import WAIT, FakeGateway, Watcher, ev
 
