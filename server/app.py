@@ -27,8 +27,8 @@ from server.api import (
     regions,
     sign_ins,
     stations,
-    stream,
     stats,
+    stream,
     users,
 )
 from server.api.errors import install_error_handlers

@@ -3,33 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
+from server.api.bounds import DeviceId, Kind, RegionPath, State, TimeZone, UtcTime
 from server.api.deps import ScopeDep, ServicesDep
 from server.api.errors import ERRORS
 from server.csv_export import CASE_COLUMNS, KPI_COLUMNS, CaseFilter, case_rows, csv_chunks, kpi_row
 from server.stats import compute, kpi_rows, narrowed, time_zone
 from server.workflow import STATES
 
-router = APIRouter(tags=["exports"])
+router = APIRouter(tags=["exports"], responses=ERRORS)
 
 CSV = "text/csv; charset=utf-8"
 Lang = Annotated[Literal["zh-CN", "en"], Query(description="language of the headers and labels")]
-Zone = Annotated[str, Query(description="IANA time zone for the times in the file")]
+Zone = Annotated[TimeZone, Query(description="IANA time zone for the times in the file")]
 CSV_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"content": {"text/csv": {}}, "description": "UTF-8 with a byte order mark"},
     **ERRORS,
 }
-
-
-def _utc(at: datetime | None) -> datetime | None:
-    if at is None:
-        return None
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def _download(name: str, chunks: Iterator[str]) -> StreamingResponse:
@@ -53,18 +47,18 @@ def _file_name(kind: str, region: str | None) -> str:
 def cases_csv(
     svc: ServicesDep,
     scope: ScopeDep,
-    state: Annotated[str | None, Query(description="one of " + ", ".join(STATES) + ", or 'open'")] = None,
-    device: str | None = None,
-    alarm_class: str | None = None,
-    region: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    state: Annotated[State | None, Query(description="one of " + ", ".join(STATES) + ", or 'open'")] = None,
+    device: DeviceId | None = None,
+    alarm_class: Kind | None = None,
+    region: RegionPath | None = None,
+    since: UtcTime | None = None,
+    until: UtcTime | None = None,
     tz: Zone = "UTC",
     lang: Lang = "zh-CN",
 ) -> StreamingResponse:
     zone = time_zone(tz)
     where = narrowed(scope, region)
-    filters = CaseFilter(state, device, alarm_class, _utc(since), _utc(until))
+    filters = CaseFilter(state, device, alarm_class, since, until)
     rows = case_rows(svc.db, where, filters, lang)
     return _download(_file_name("cases", where.region_path), csv_chunks(CASE_COLUMNS, rows, lang, zone))
 
@@ -78,15 +72,15 @@ def cases_csv(
 def kpis_csv(
     svc: ServicesDep,
     scope: ScopeDep,
-    since: datetime,
-    until: datetime,
-    region: str | None = None,
+    since: UtcTime,
+    until: UtcTime,
+    region: RegionPath | None = None,
     tz: Zone = "UTC",
     lang: Lang = "zh-CN",
 ) -> StreamingResponse:
     zone = time_zone(tz)
     where = narrowed(scope, region)
     with svc.db.read() as session:
-        stats = compute(session, where, _utc(since) or since, _utc(until) or until, zone)
+        stats = compute(session, where, since, until, zone)
     rows = [kpi_row(r) for r in kpi_rows(stats)]
     return _download(_file_name("kpis", where.region_path), csv_chunks(KPI_COLUMNS, rows, lang, zone))

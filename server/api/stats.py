@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from server.api.bounds import RegionPath, UtcTime
+from server.api.bounds import RegionPath, TimeZone, UtcTime
 from server.api.deps import ScopeDep, ServicesDep
 from server.api.errors import ERRORS
 from server.api.schemas import StatsOut
@@ -26,7 +26,7 @@ def stats(
     since: UtcTime,
     until: UtcTime,
     region: RegionPath | None = None,
-    tz: Annotated[str, Query(max_length=64, description="IANA time zone for day and week buckets")] = "UTC",
+    tz: Annotated[TimeZone, Query(description="IANA time zone for day and week buckets")] = "UTC",
 ) -> StatsOut:
     zone = time_zone(tz)
     with svc.db.read() as s:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from server.data.devices import upsert_device
 from server.ingest.store import store_events
-from server.registry import upsert_device
 from server.scope import SYSTEM
 from server.workflow import apply_action
 from tests.server.srv_support import T0, Running, ev

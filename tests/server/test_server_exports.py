@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from server import csv_export
+from server.data.devices import upsert_device
 from server.ingest.store import store_events
-from server.registry import upsert_device
 from server.scope import SYSTEM
 from server.workflow import apply_action
 from tests.server.srv_support import T0, Running, ev

@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from server.data.devices import upsert_device
 from server.db.engine import Database
 from server.deadlines import Escalator
 from server.errors import Invalid
 from server.ingest.store import store_events
-from server.registry import upsert_device
 from server.scope import SYSTEM, Scope
 from server.settings import Deadlines
 from server.stats import Period, compute
