@@ -42,6 +42,9 @@ from server.publish import publish_alerts
 from server.seed import apply_seed, load_seed_file
 from server.services import Services
 from server.settings import Settings
+from server.sia.listener import PanelListener
+from server.sia.receiver import PanelReceiver
+from server.sia.supervision import PanelSupervisor
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,19 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             settings, db, metrics, topics, TokenSigner(settings.secret), link, clock
         )
         escalator = Escalator(db, clock, settings.deadlines)
+        supervisor = PanelSupervisor(db, clock, settings.deadlines, settings.sia_supervision)
+        app.state.panel_supervisor = supervisor
+        panels: PanelListener | None = None
+        if settings.sia_addr is not None:
+            # First, so that a port already taken stops the start before any thread runs.
+            receiver = PanelReceiver(db, link, topics, metrics, clock, settings.deadlines)
+            panels = PanelListener(receiver, *settings.sia_addr)
+            try:
+                panels.start()
+            except BaseException:
+                db.close()
+                raise
+        app.state.panels = panels
         app.state.link = link
         app.state.worker = worker
         app.state.escalator = escalator
@@ -89,10 +105,15 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         link.start()
         if settings.deadline_interval > 0:
             escalator.start(lambda alerts: publish_alerts(link, topics, metrics, alerts))
+        if panels is not None and settings.deadline_interval > 0:
+            supervisor.start(lambda alerts: publish_alerts(link, topics, metrics, alerts))
         log.info("server ready: database %s, MQTT %s:%d", db.engine.url.render_as_string(), host, port)
         try:
             yield
         finally:
+            if panels is not None:
+                panels.stop()
+            supervisor.stop()
             escalator.stop()
             link.stop()
             worker.stop()
