@@ -100,7 +100,13 @@ class PanelReceiver:
     def _handle(self, raw: bytes, peer: str) -> bytes:
         now = self.clock()
         self.metrics.inc("sia_frames")
-        verdict = judge(raw, self._key_for, now, self.window_past, self.window_future)
+        try:
+            verdict = judge(raw, self._key_for, now, self.window_past, self.window_future)
+        except SQLAlchemyError as exc:
+            # The account cannot be looked up: nothing is stored, so nothing is acked.
+            self.metrics.inc("sia_errors")
+            log.error("SIA frame from %s not checked, database unavailable: %s", peer or "?", exc)
+            return nak(now)
         if verdict.message is None:
             assert verdict.reason is not None and verdict.answer is not None
             return self._refuse(verdict.reason, verdict.detail, peer, verdict.answer)

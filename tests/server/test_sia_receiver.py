@@ -293,3 +293,19 @@ def test_ack_helper_matches_the_receiver(
     from protocol.dc09 import open_message
 
     assert rx.handle(frame) == ack(open_message(read_frame(frame), None), clock.now)
+
+
+def test_database_down_at_the_account_lookup_is_a_nak(
+    receiver: tuple[PanelReceiver, Recorder, Metrics], panels: Database, clock: FakeClock,
+) -> None:
+    rx, _, metrics = receiver
+    frame = encode_message("ADM-CID", 41, "1234", "1110 01 004", timestamp=clock.now)
+    with panels.write() as s:
+        s.execute(text("ALTER TABLE devices RENAME TO devices_away"))
+    try:
+        assert rx.handle(frame) == nak(clock.now)
+        assert metrics.get("sia_errors") == 1
+    finally:
+        with panels.write() as s:
+            s.execute(text("ALTER TABLE devices_away RENAME TO devices"))
+    assert _events(panels) == []
