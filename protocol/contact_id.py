@@ -140,6 +140,10 @@ _SIA: dict[str, tuple[str, Kind, bool]] = {
 }
 
 
+# The SIA codes the table names (others get the generic meaning).
+SIA_CODES: tuple[str, ...] = tuple(_SIA)
+
+
 def _contact_id_row(code: int) -> _Row | None:
     return next((row for row in _CID if row.first <= code <= row.last), None)
 
