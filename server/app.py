@@ -44,7 +44,7 @@ from server.services import Services
 from server.settings import Settings
 from server.sia.listener import PanelListener
 from server.sia.receiver import PanelReceiver
-from server.sia.supervision import PanelSupervisor
+from server.sia.supervision import PanelSupervisor, catalog_silences
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             settings, db, metrics, topics, TokenSigner(settings.secret), link, clock
         )
         escalator = Escalator(db, clock, settings.deadlines)
-        supervisor = PanelSupervisor(db, clock, settings.deadlines, settings.sia_supervision)
+        supervisor = PanelSupervisor(db, clock, settings.deadlines, catalog_silences())
         app.state.panel_supervisor = supervisor
         panels: PanelListener | None = None
         if settings.sia_addr is not None:

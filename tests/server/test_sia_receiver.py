@@ -18,7 +18,7 @@ from server.db.models import Case, Device, EventRow, PanelLink
 from server.metrics import Metrics
 from server.settings import Deadlines
 from server.sia.receiver import PanelReceiver
-from server.sia.supervision import PanelSupervisor
+from server.sia.supervision import PanelSupervisor, catalog_silences
 from tests.server.srv_support import T0, FakeClock
 
 KEY = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
@@ -228,7 +228,7 @@ def test_a_silent_panel_opens_a_maintenance_case_once(
     rx, _, _ = receiver
     seen = clock.now
     rx.handle(encode_message("NULL", 1, "1234", "", timestamp=seen))
-    supervisor = PanelSupervisor(panels, clock, Deadlines(), silence=600)
+    supervisor = PanelSupervisor(panels, clock, Deadlines(), catalog_silences())
     assert supervisor.tick(seen + timedelta(seconds=599)) == []
     alerts = supervisor.tick(seen + timedelta(seconds=600))
     assert [a.payload["type"] for a in alerts] == ["case_opened"]
@@ -309,3 +309,23 @@ def test_database_down_at_the_account_lookup_is_a_nak(
         with panels.write() as s:
             s.execute(text("ALTER TABLE devices_away RENAME TO devices"))
     assert _events(panels) == []
+
+
+def test_supervision_follows_the_panel_model(
+    receiver: tuple[PanelReceiver, Recorder, Metrics], panels: Database, clock: FakeClock
+) -> None:
+    """The catalog says how long a panel may be silent: sia-panel 600 s; a panel registered
+    without a model is a sia-panel; a model with supervision_s = 0 is never missing."""
+    rx, _, _ = receiver
+    with panels.write() as s:
+        s.add(Device(id="sia-0a0a", name="no model"))
+        s.add(Device(id="sia-0b0b", model="quiet-panel", name="not supervised"))
+    seen = clock.now
+    for account in ("1234", "0A0A", "0B0B"):
+        rx.handle(encode_message("NULL", 1, account, "", timestamp=seen))
+    supervisor = PanelSupervisor(panels, clock, Deadlines(), {"sia-panel": 600.0, "quiet-panel": 0.0})
+    assert (supervisor.silence("sia-panel"), supervisor.silence(None), supervisor.silence("quiet-panel")) == (
+        600.0, 600.0, 0.0)
+    alerts = supervisor.tick(seen + timedelta(seconds=3600))
+    assert sorted(a.payload["device"]["id"] for a in alerts) == ["sia-0a0a", "sia-1234"]
+    assert catalog_silences() == {"sia-panel": 600.0}
