@@ -61,7 +61,7 @@ def sia_server(db_url: str, broker: Mosquitto, seed_file: Path) -> Iterator[Runn
         admin = running.token("admin", "Admin-Password-2026")
         resp = client.put(
             "/api/v1/devices/sia-1234",
-            json={"name": "小卖部 报警主机", "region": "c01/t03/v12/g4"},
+            json={"model": "sia-panel", "name": "小卖部 报警主机", "region": "c01/t03/v12/g4"},
             headers=admin,
         )
         assert resp.status_code == 200, resp.text
@@ -235,7 +235,7 @@ def test_udp_panel_through_a_lossy_link(sia_server: Running, watcher: Watcher) -
     assert (topic, alert["type"], alert["device"], alert["case"]["kind"], alert["event"]["data"]["code"]) == (
         "sw/v1/duty/c01/t03/v12/g4/alerts",
         "case_opened",
-        {"id": "sia-1234", "name": "小卖部 报警主机", "model": None},
+        {"id": "sia-1234", "name": "小卖部 报警主机", "model": "sia-panel"},
         "panic",
         "1120",
     )
