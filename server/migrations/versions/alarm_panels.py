@@ -1,7 +1,7 @@
 """alarm panels over SIA DC-09: device AES key and zone names, panel link supervision
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: alarm_panels
+Revises: sign_in_audit
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "alarm_panels"
+down_revision = "sign_in_audit"
 branch_labels = None
 depends_on = None
 
