@@ -15,6 +15,7 @@ from protocol.dc09 import ack, decrypt_block, encode_message, nak, read_frame
 from protocol.topics import Topics
 from server.db.engine import Database
 from server.db.models import Case, Device, EventRow, PanelLink
+from server.deadlines import Escalator
 from server.metrics import Metrics
 from server.settings import Deadlines
 from server.sia.receiver import PanelReceiver
@@ -329,3 +330,17 @@ def test_supervision_follows_the_panel_model(
     alerts = supervisor.tick(seen + timedelta(seconds=3600))
     assert sorted(a.payload["device"]["id"] for a in alerts) == ["sia-0a0a", "sia-1234"]
     assert catalog_silences() == {"sia-panel": 600.0}
+
+
+def test_a_panel_alarm_nobody_accepts_is_escalated(
+    receiver: tuple[PanelReceiver, Recorder, Metrics], panels: Database, clock: FakeClock
+) -> None:
+    """Same path as a gateway's alarm: the case's accept deadline runs out, it escalates."""
+    rx, _, _ = receiver
+    rx.handle(encode_message("ADM-CID", 70, "1234", "1120 01 003", timestamp=clock.now))
+    escalator = Escalator(panels, clock, Deadlines())
+    first = escalator.tick(clock.now + timedelta(seconds=50))  # 80 % of the 60 s: yellow
+    second = escalator.tick(clock.now + timedelta(seconds=61))  # past the deadline: red, one level up
+    assert [(a.payload["type"], a.payload["device"]["id"]) for a in first + second] == [
+        ("case_updated", "sia-1234"), ("case_escalated", "sia-1234")]
+    assert second[0].region_path == ["c01", "t03", "v12"]
