@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from protocol.dc09 import FrameSplitter, encode_message, read_frame
 from server.app import create_app
-from server.broker.mosquitto import Mosquitto
 from server.db.models import Case, EventRow
 from server.settings import Settings
+from shouwang.mosquitto import Mosquitto
 from tests.server.conftest import SECRET
 from tests.server.srv_support import T0, FakeClock, Running, TestClient, Watcher
 
