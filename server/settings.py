@@ -310,7 +310,10 @@ class Settings(BaseSettings):
     @classmethod
     def _sia_listen(cls, value: str | None) -> str | None:
         if value is not None:
-            parse_listen(value)
+            try:
+                parse_listen(value)
+            except ConfigError as exc:
+                raise ConfigError("SHOUWANG_SIA_LISTEN: %s" % exc) from None
         return value
 
     @field_validator("mqtt_prefix")

@@ -60,7 +60,7 @@ def panel_events(message: Message, received_at: datetime, zones: dict[str, str] 
             data["unknown_code"] = True
         if item.zone is not None:
             data["zone"] = item.zone
-            name = (zones or {}).get(item.zone) or (zones or {}).get(item.zone.lstrip("0") or "0")
+            name = (zones or {}).get(item.zone.lstrip("0") or "0")
             if name:
                 data["zone_name"] = name
         if item.area is not None:
