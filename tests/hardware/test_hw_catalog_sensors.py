@@ -43,14 +43,17 @@ def test_rtl433_sensor_lines() -> None:
     lines = (VECTORS / "rtl_433_sensors.jsonl").read_text().splitlines()
     kerui = parse_rtl433(lines[2])
     wh55 = parse_rtl433(lines[3])
-    assert (kerui.device_id, _kinds("kerui-security", kerui.tokens)) == (
-        "rf-keruisecurity-cd46b", [("0a", None), ("state=motion", Kind.INTRUSION), ("motion=1", None)])
+    assert (kerui.device_id, kerui.code, _kinds("kerui-security", kerui.tokens)) == (
+        "rf-keruisecurity-cd46b", "0a", [("0a", Kind.INTRUSION), ("state=motion", None), ("motion=1", None)])
     assert (wh55.device_id, _kinds("fineoffset-wh55", wh55.tokens)) == (
         "rf-fineoffsetwh55-0a3b1", [("alarm=1", Kind.INTRUSION), ("battery_ok=0", Kind.LOW_BATTERY)])
-    for state, kind in [("open", Kind.DOOR_OPEN), ("close", Kind.DOOR_CLOSE), ("tamper", Kind.TAMPER),
-                        ("water", Kind.INTRUSION), ("battery", Kind.LOW_BATTERY)]:
-        line = '{"model" : "Kerui-Security", "id" : 840811, "cmd" : 5, "state" : "%s"}' % state
-        assert _kinds("kerui-security", parse_rtl433(line).tokens) == [("05", None), ("state=" + state, kind)]
+    # rtl_433's Kerui-Security decoder: command -> state.
+    for cmd, state, kind in [(0xE, "open", Kind.DOOR_OPEN), (0x7, "close", Kind.DOOR_CLOSE),
+                             (0xB, "tamper", Kind.TAMPER), (0x5, "water", Kind.INTRUSION),
+                             (0xF, "battery", Kind.LOW_BATTERY)]:
+        line = '{"model" : "Kerui-Security", "id" : 840811, "cmd" : %d, "state" : "%s"}' % (cmd, state)
+        code = "%02x" % cmd
+        assert _kinds("kerui-security", parse_rtl433(line).tokens) == [(code, kind), ("state=" + state, None)]
 
 
 def test_kerui_sensors_as_ev1527_codes() -> None:
