@@ -85,19 +85,20 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             settings, db, metrics, topics, TokenSigner(settings.secret), link, clock
         )
         escalator = Escalator(db, clock, settings.deadlines)
-        supervisor = PanelSupervisor(db, clock, settings.deadlines, catalog_silences())
-        app.state.panel_supervisor = supervisor
         panels: PanelListener | None = None
+        supervisor: PanelSupervisor | None = None
         if settings.sia_addr is not None:
             # First, so that a port already taken stops the start before any thread runs.
-            receiver = PanelReceiver(db, link, topics, metrics, clock, settings.deadlines)
-            panels = PanelListener(receiver, *settings.sia_addr)
             try:
+                supervisor = PanelSupervisor(db, clock, settings.deadlines, catalog_silences())
+                receiver = PanelReceiver(db, link, topics, metrics, clock, settings.deadlines)
+                panels = PanelListener(receiver, *settings.sia_addr)
                 panels.start()
             except BaseException:
                 db.close()
                 raise
         app.state.panels = panels
+        app.state.panel_supervisor = supervisor
         app.state.link = link
         app.state.worker = worker
         app.state.escalator = escalator
@@ -105,7 +106,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         link.start()
         if settings.deadline_interval > 0:
             escalator.start(lambda alerts: publish_alerts(link, topics, metrics, alerts))
-        if panels is not None and settings.deadline_interval > 0:
+        if supervisor is not None and settings.deadline_interval > 0:
             supervisor.start(lambda alerts: publish_alerts(link, topics, metrics, alerts))
         log.info("server ready: database %s, MQTT %s:%d", db.engine.url.render_as_string(), host, port)
         try:
@@ -113,7 +114,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         finally:
             if panels is not None:
                 panels.stop()
-            supervisor.stop()
+            if supervisor is not None:
+                supervisor.stop()
             escalator.stop()
             link.stop()
             worker.stop()

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from protocol.dc09 import FrameSplitter, encode_message, read_frame
 from server.app import create_app
 from server.db.models import Case, EventRow
+from server.errors import ConfigError
 from server.settings import Settings
 from shouwang.mosquitto import Mosquitto
 from tests.server.conftest import SECRET
@@ -272,3 +273,21 @@ def test_direct_tcp_refusal_is_answered_on_the_same_connection(sia_server: Runni
     assert _state(sia_server) == ([], [])
     metrics = sia_server.client.get("/metrics").text
     assert 'shouwang_sia_rejected_total{reason="stale_timestamp"} 1' in metrics
+
+
+def test_a_taken_port_stops_the_server_before_it_serves(db_url: str, broker: Mosquitto) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind((LOOPBACK, 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        settings = Settings(
+            db_url=db_url,
+            mqtt_url=broker.url,
+            secret=SECRET,
+            deadline_interval=0,
+            mqtt_client_id="shouwang-test-%s" % uuid.uuid4().hex[:8],
+            sia_listen="%s:%d" % (LOOPBACK, port),
+        )
+        with pytest.raises(ConfigError) as err, TestClient(create_app(settings)):
+            pass
+    assert str(err.value).startswith("SIA receiver cannot listen on 127.0.0.1:%d/tcp: " % port)
