@@ -280,7 +280,7 @@ class Gateway:
         except ProtocolError as exc:
             self.counters.inc("dropped.rtl433_%s" % exc.reason)
             return
-        self.ingest(self.rf.feed(device, packet.code, {"model": packet.model}), "rf")
+        self.ingest(self.rf.feed_tokens(device, packet.tokens, {"model": packet.model}), "rf")
 
     def _rflink_line(self, line: bytes) -> None:
         try:
@@ -290,7 +290,7 @@ class Gateway:
             if exc.reason != "not_packet":
                 self.counters.inc("dropped.rflink_%s" % exc.reason)
             return
-        self.ingest(self.rf.feed(device, packet.code), "rf")
+        self.ingest(self.rf.feed_tokens(device, packet.tokens), "rf")
 
     def _bridge_code(self, msg: sl.SerialRfCode, reply: Callable[[bytes], None]) -> None:
         """A code from our RF bridge. The bridge may retry a line until it is acked, so the

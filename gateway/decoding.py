@@ -225,6 +225,16 @@ class RfMapper:
             return [Decoded(device, None, payload)]
         return [Rejected(device, "unmapped_code", code)]
 
+    def feed_tokens(self, device: str, tokens: Sequence[str],
+                    data: dict[str, Any] | None = None) -> list[Outcome]:
+        """Every event token of one receiver packet: its switch code and its sensor fields
+        (``smokealert=on``, ``battery_ok=0``), each looked up on its own. A packet with none
+        (a reading only) still shows, as code ``0``."""
+        out: list[Outcome] = []
+        for token in tokens or ("0",):
+            out.extend(self.feed(device, token, data))
+        return out
+
     def feed_code(self, protocols: Sequence[str], code: str,
                   data: dict[str, Any] | None = None) -> list[Outcome]:
         """A whole code (our RF bridge's ``RF`` line), split by the catalog's rule for each

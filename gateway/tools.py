@@ -62,13 +62,13 @@ class Decoder:
         if self.transport == "rflink":
             try:
                 packet = parse_rflink(text)
-                return self.rf.feed(packet.device_id, packet.code)
+                return self.rf.feed_tokens(packet.device_id, packet.tokens)
             except ProtocolError as exc:
                 return [Rejected(None, exc.reason, exc.detail)]
         if self.transport == "rtl433":
             try:
                 rpacket = parse_rtl433(text)
-                return self.rf.feed(rpacket.device_id, rpacket.code, {"model": rpacket.model})
+                return self.rf.feed_tokens(rpacket.device_id, rpacket.tokens, {"model": rpacket.model})
             except ProtocolError as exc:
                 return [Rejected(None, exc.reason, exc.detail)]
         return self._serial(text)

@@ -40,12 +40,15 @@ from protocol.ids import check_device_id
 from protocol.kinds import Kind
 
 CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
-TRANSPORTS = ("serial", "ble", "rf")
+TRANSPORTS = ("serial", "ble", "rf", "sia")
 IGNORE = "ignore"
 
 _MODEL_NAME = r"^[a-z0-9][a-z0-9-]{1,47}$"
 _PROTOCOL = r"^[a-z0-9]{1,16}$"
 _BLE_TOKEN = re.compile(r"[a-z0-9_]{1,32}=[a-z0-9_.\-]{1,32}")
+# A sensor field of an RF receiver (RFLink ``SMOKEALERT=ON``, rtl_433 ``"alarm": 1``), as
+# ``protocol.rflink`` / ``protocol.rtl433`` spell it: ``smokealert=on``, ``alarm=1``.
+_FIELD_TOKEN = _BLE_TOKEN
 
 
 class CatalogError(HardwareError):
@@ -91,27 +94,41 @@ class RfRule(_Table):
     """How a 433 MHz code splits into the transmitter id and the switch (button/state) bits."""
 
     protocols: tuple[Annotated[str, Field(pattern=_PROTOCOL)], ...] = Field(min_length=1)
-    code_bits: StrictInt = Field(gt=1, le=64)
-    switch_bits: StrictInt = Field(gt=0)
+    # Both left out: a sensor that reports by field (RFLink ``SMOKEALERT=ON``, rtl_433
+    # ``"alarm": 1``); its receiver prints the transmitter id, and there is no code to split.
+    code_bits: StrictInt | None = Field(default=None, gt=1, le=64)
+    switch_bits: StrictInt | None = Field(default=None, gt=0)
     id_digits: StrictInt | None = Field(default=None, gt=0, le=16)
 
     @model_validator(mode="after")
     def _bits(self) -> RfRule:
-        if not self.switch_bits < self.code_bits:
+        code, switch = self.code_bits, self.switch_bits
+        if (code is None) != (switch is None):
+            raise ValueError("[rf] needs code_bits and switch_bits both, or neither (a field sensor)")
+        if code is not None and switch is not None and not switch < code:
             raise ValueError("[rf] needs 0 < switch_bits < code_bits <= 64")
         return self
 
     @property
+    def splits(self) -> bool:
+        """Whether whole codes of these protocols split into transmitter id and switch."""
+        return self.code_bits is not None
+
+    @property
     def width(self) -> int:
         """Hex digits of the transmitter id in the device id."""
+        if self.code_bits is None or self.switch_bits is None:
+            return self.id_digits or 0
         return self.id_digits or (self.code_bits - self.switch_bits + 3) // 4
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return self.code_bits, self.switch_bits, self.width
+        return self.code_bits or 0, self.switch_bits or 0, self.width
 
     def split(self, protocol: str, code: str | int) -> tuple[str, str]:
         """``("ev1527", "1e9f5b")`` -> ``("rf-ev1527-01e9f5", "0b")``."""
+        if self.code_bits is None or self.switch_bits is None:
+            raise ProtocolError("no_split", "%s sensors report by field: no code to split" % protocol)
         try:
             value = int(code, 16) if isinstance(code, str) else code
         except ValueError:
@@ -138,7 +155,7 @@ class DeviceModel(_Table):
     name: StrictStr = Field(min_length=1)
     name_zh: StrictStr = Field(min_length=1)
     vendor: StrictStr = Field(min_length=1)
-    transport: Literal["serial", "ble", "rf"]
+    transport: Literal["serial", "ble", "rf", "sia"]
     id_format: StrictStr = Field(min_length=1)
     kinds: tuple[_NativeKind, ...] = ()
     events: dict[str, _Target] = Field(default_factory=dict)
@@ -159,11 +176,15 @@ class DeviceModel(_Table):
         transport = info.data.get("transport")
         out: dict[str, Kind | None] = {}
         for token, kind in events.items():
-            if transport == "rf":
+            if transport == "rf" and "=" in token:
+                key = token.lower()
+                if not _FIELD_TOKEN.fullmatch(key):
+                    raise ValueError("RF sensor field %r must look like field=value" % token)
+            elif transport == "rf":
                 try:
                     key = switch_token(token)
                 except ValueError:
-                    raise ValueError("RF switch %r is not hex" % token) from None
+                    raise ValueError("RF switch %r is not hex (or a sensor field=value)" % token) from None
             else:
                 key = token.lower()
                 if transport == "ble" and not _BLE_TOKEN.fullmatch(key):
@@ -176,11 +197,11 @@ class DeviceModel(_Table):
     @model_validator(mode="after")
     def _by_transport(self) -> DeviceModel:
         t = self.transport
-        if t == "serial":
+        if t in ("serial", "sia"):
             if self.events:
-                raise ValueError("serial models list native kinds in 'kinds', not [events]")
+                raise ValueError("%s models list native kinds in 'kinds', not [events]" % t)
             if not self.kinds:
-                raise ValueError("serial models need 'kinds', the kinds their line carries")
+                raise ValueError("%s models need 'kinds', the kinds their messages carry" % t)
         else:
             if not self.events:
                 raise ValueError("%s models need an [events] table" % t)
@@ -202,7 +223,7 @@ class DeviceModel(_Table):
     @property
     def emits(self) -> frozenset[Kind]:
         """Every kind this model can produce."""
-        if self.transport == "serial":
+        if self.transport in ("serial", "sia"):
             return frozenset(self.kinds)
         return frozenset(k for k in self.events.values() if k is not None)
 
@@ -211,6 +232,8 @@ class DeviceModel(_Table):
         return self.supervision_s > 0
 
     def _token(self, token: str) -> str | None:
+        if self.transport == "rf" and "=" in token:
+            return token.lower()
         if self.transport == "rf":
             try:
                 return switch_token(token)
@@ -220,7 +243,7 @@ class DeviceModel(_Table):
 
     def knows(self, token: str) -> bool:
         """Whether the model lists ``token`` (mapped to a kind or to ``ignore``)."""
-        if self.transport == "serial":
+        if self.transport in ("serial", "sia"):
             return token in self.kinds
         key = self._token(token)
         return key is not None and key in self.events
@@ -229,7 +252,7 @@ class DeviceModel(_Table):
         """Kind for a source token: a serial kind (``panic``), a BTHome ``object=value``
         (``button=long_press``, ``opening=true``) or an RF switch (``0b``, any hex form).
         None when the model says to ignore the token or does not know it."""
-        if self.transport == "serial":
+        if self.transport in ("serial", "sia"):
             return Kind(token) if token in self.kinds else None
         key = self._token(token)
         return self.events.get(key) if key is not None else None
@@ -291,7 +314,7 @@ class Catalog(Mapping[str, DeviceModel]):
             if model.model in self._models:
                 raise CatalogError("%s: model %r is listed twice" % (_name(model), model.model))
             self._models[model.model] = model
-            if model.rf is None:
+            if model.rf is None or not model.rf.splits:
                 continue
             for protocol in model.rf.protocols:
                 first = self._rf.get(protocol)

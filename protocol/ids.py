@@ -7,7 +7,9 @@ import re
 from protocol.errors import ProtocolError
 
 GATEWAY_ID = re.compile(r"[a-z0-9-]{3,32}")
-DEVICE_ID = re.compile(r"(sn-[0-9a-f]{1,16}|ble-[0-9a-f]{12}|rf-[a-z0-9]{1,16}-[0-9a-f]{1,16})")
+DEVICE_ID = re.compile(
+    r"(sn-[0-9a-f]{1,16}|ble-[0-9a-f]{12}|rf-[a-z0-9]{1,16}-[0-9a-f]{1,16}|sia-[0-9a-f]{3,16})"
+)
 NODE_ID = re.compile(r"[0-9a-f]{1,16}")
 
 
@@ -42,3 +44,8 @@ def rf_device_id(protocol_name: str, code: str | int) -> str:
     """``("EV1527", "01e9f5")`` -> ``rf-ev1527-01e9f5``; integer codes become hex."""
     code_hex = format(code, "x") if isinstance(code, int) else code.lower()
     return check_device_id("rf-" + protocol_name.lower().replace("_", "") + "-" + code_hex)
+
+
+def panel_device_id(account: str) -> str:
+    """SIA DC-09 account ``4F39`` -> ``sia-4f39`` (3-16 hex digits)."""
+    return check_device_id("sia-" + account.lower())

@@ -3,6 +3,12 @@
 A packet line looks like ``20;06;EV1527;ID=045a42;SWITCH=06;CMD=ON;``: ``20`` marks
 receiver-to-host, then a rolling packet counter (hex), the protocol name, and ``KEY=VALUE``
 fields. Other ``20;..`` lines (banner, ``OK``, ``PONG``, debug) carry no radio packet.
+
+Switches and remotes say what happened with ``SWITCH``/``CMD``; sensors say it with fields of
+their own: ``20;0A;Alecto;ID=4c01;SMOKEALERT=ON;``, ``PIR=ON``, ``WATER=ON``, ``BAT=LOW``. Each
+such state field becomes a token ``<field>=<state>`` in lower case (``smokealert=on``), which the
+device catalog maps to a kind like a switch code. Fields with a measured value (``TEMP=00c3``,
+``CO2=03e8``) are readings: kept with their names, never an event by themselves.
 """
 
 from __future__ import annotations
@@ -16,6 +22,12 @@ from protocol.ids import rf_device_id
 _FIELD = re.compile(r"[A-Z0-9_]{1,16}=[^;=]{0,64}")
 _PROTO = re.compile(r"[A-Za-z0-9_]{1,24}")
 _NOT_PACKETS = frozenset({"OK", "PONG", "DEBUG", "CMD UNKNOWN", "VER"})
+# Fields that name the transmitter or its switch, not a sensor state or reading.
+_ADDRESS_FIELDS = frozenset({"ID", "SWITCH", "CMD"})
+# Values that are a state (an event token), not a measurement.
+STATE_VALUES = frozenset(
+    {"ON", "OFF", "LOW", "OK", "ALARM", "OPEN", "CLOSED", "CLOSE", "TAMPER", "ALLON", "ALLOFF"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +56,37 @@ class RflinkPacket:
     def code(self) -> str:
         """What distinguishes the sensor's functions under one ID: ``SWITCH`` (lower case),
         with ``-off`` and the like appended when ``CMD`` is not ``ON``."""
+        if "SWITCH" not in self.fields and "CMD" not in self.fields:
+            states = self.state_tokens
+            return states[0] if states else "0"
         switch = self.fields.get("SWITCH", "0").lower()
         cmd = self.fields.get("CMD", "ON").upper()
         return switch if cmd == "ON" else "%s-%s" % (switch, cmd.lower())
+
+    @property
+    def state_tokens(self) -> tuple[str, ...]:
+        """``("smokealert=on", "bat=low")``: the sensor state fields, in line order."""
+        return tuple(
+            "%s=%s" % (key.lower(), value.lower())
+            for key, value in self.fields.items()
+            if key not in _ADDRESS_FIELDS and value.upper() in STATE_VALUES
+        )
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """Everything in the packet that may be an event: the switch code when the line has a
+        ``SWITCH`` or ``CMD``, then the state tokens."""
+        switch = (self.code,) if "SWITCH" in self.fields or "CMD" in self.fields else ()
+        return switch + self.state_tokens
+
+    @property
+    def readings(self) -> dict[str, str]:
+        """Measured values by lower-case field name (``{"temp": "00c3", "co2": "03e8"}``)."""
+        return {
+            key.lower(): value
+            for key, value in self.fields.items()
+            if key not in _ADDRESS_FIELDS and value.upper() not in STATE_VALUES
+        }
 
 
 def parse_rflink(line: str | bytes) -> RflinkPacket:

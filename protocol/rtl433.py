@@ -4,6 +4,12 @@ Each decoder names its fields differently; what matters here is ``model`` and ``
 transmitter) and the field that says which button or state was sent (``cmd``, ``button``,
 ``code``, ``state``, ``event``...). rtl_433 prints one line per decoded repeat, so a single
 press usually arrives several times; collapsing repeats is the gateway's job.
+
+Remotes say which button (``cmd``, ``button``, ``code``, ``data``): that value is the packet's
+switch ``code`` (hex, as the catalog writes switches). Sensors say what they sense with fields
+(``alarm``, ``tamper``, ``battery_ok``, ``event``, ``state``, ``contact_open``, ``motion``...):
+each becomes a token ``<field>=<value>`` (``alarm=1``, ``battery_ok=0``, ``state=open``), which
+the device catalog maps to a kind. Everything else (``temperature_C``, ``rssi``...) is a reading.
 """
 
 from __future__ import annotations
@@ -16,8 +22,16 @@ from typing import Any
 from protocol.errors import ProtocolError
 from protocol.ids import rf_device_id
 
-# Fields that carry "what was sent", in order of preference.
-CODE_FIELDS = ("cmd", "button", "code", "event", "state", "alarm", "tamper", "data")
+# Fields that carry "which button was pressed", in order of preference.
+CODE_FIELDS = ("cmd", "button", "code", "data")
+# Fields that carry a sensor's state: each is an event token of its own.
+STATE_FIELDS = (
+    "alarm", "tamper", "battery_ok", "event", "state", "contact_open", "reed_open", "motion",
+    "smoke", "water", "leak", "alert",
+)
+# Fields that describe the packet rather than what the sensor says.
+_META_FIELDS = frozenset({"time", "model", "id", "address", "channel", "subtype", "mic", "mod", "protocol",
+                          "tristate", *CODE_FIELDS, *STATE_FIELDS})
 _MODEL = re.compile(r"[^a-z0-9]")
 
 
@@ -34,6 +48,24 @@ class Rtl433Packet:
         return _MODEL.sub("", self.model.lower())[:16] or "rtl433"
 
     @property
+    def state_tokens(self) -> tuple[str, ...]:
+        """``("alarm=1", "battery_ok=0")``, in the order of ``STATE_FIELDS``."""
+        fields = self.fields
+        return tuple("%s=%s" % (name, _state(fields[name])) for name in STATE_FIELDS if name in fields)
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """Everything that may be an event: the switch code when a remote sent one, then the
+        state tokens."""
+        switch = (self.code,) if any(k in self.fields for k in CODE_FIELDS) else ()
+        return switch + self.state_tokens
+
+    @property
+    def readings(self) -> dict[str, Any]:
+        """The other fields (``{"temperature_C": 21.5, "rssi": -7.1}``)."""
+        return {k: v for k, v in self.fields.items() if k not in _META_FIELDS}
+
+    @property
     def device_id(self) -> str:
         try:
             return rf_device_id(self.protocol, self.id)
@@ -47,6 +79,18 @@ def _hexish(value: Any) -> str:
     if isinstance(value, int):
         return "%02x" % value if value >= 0 else "m%02x" % -value
     return str(value).lower()
+
+
+def _state(value: Any) -> str:
+    """A state field's value as a token part: booleans and numbers as ``1``/``0`` (a fractional
+    ``battery_ok`` level counts as good from 0.5 up), strings in lower case."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return "1" if value >= 0.5 else "0"
+    return str(value).strip().lower().replace(" ", "_")
 
 
 def parse_rtl433(line: str | bytes) -> Rtl433Packet:
@@ -66,5 +110,8 @@ def parse_rtl433(line: str | bytes) -> Rtl433Packet:
     ident_text = format(ident, "x") if isinstance(ident, int) else str(ident).lower()
     if not re.fullmatch(r"[0-9a-f]{1,16}", ident_text):
         raise ProtocolError("no_id", "%s id %r is not hex" % (model, ident))
-    code = next((_hexish(obj[k]) for k in CODE_FIELDS if k in obj), "0")
+    code = next((_hexish(obj[k]) for k in CODE_FIELDS if k in obj), None)
+    if code is None:
+        states = [name for name in STATE_FIELDS if name in obj]
+        code = "%s=%s" % (states[0], _state(obj[states[0]])) if states else "0"
     return Rtl433Packet(model=model, id=ident_text, code=code, fields=obj)

@@ -48,6 +48,9 @@ from server.publish import publish_alerts
 from server.seed import apply_seed, load_seed_file
 from server.services import Services
 from server.settings import Settings
+from server.sia.listener import PanelListener
+from server.sia.receiver import PanelReceiver
+from server.sia.supervision import PanelSupervisor, catalog_silences
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,20 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             settings, db, metrics, topics, TokenSigner(settings.secret), link, clock
         )
         escalator = Escalator(db, clock, settings.deadlines)
+        panels: PanelListener | None = None
+        supervisor: PanelSupervisor | None = None
+        if settings.sia_addr is not None:
+            # First, so that a port already taken stops the start before any thread runs.
+            try:
+                supervisor = PanelSupervisor(db, clock, settings.deadlines, catalog_silences())
+                receiver = PanelReceiver(db, link, topics, metrics, clock, settings.deadlines)
+                panels = PanelListener(receiver, *settings.sia_addr)
+                panels.start()
+            except BaseException:
+                db.close()
+                raise
+        app.state.panels = panels
+        app.state.panel_supervisor = supervisor
         # Consoles hear of changes through the duty alerts on MQTT, whichever instance made them.
         live = LiveHub()
         live.bind(asyncio.get_running_loop())
@@ -100,10 +117,16 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         link.start()
         if settings.deadline_interval > 0:
             escalator.start(lambda alerts: publish_alerts(link, topics, metrics, alerts))
+        if supervisor is not None and settings.deadline_interval > 0:
+            supervisor.start(lambda alerts: publish_alerts(link, topics, metrics, alerts))
         log.info("server ready: database %s, MQTT %s:%d", db.engine.url.render_as_string(), host, port)
         try:
             yield
         finally:
+            if panels is not None:
+                panels.stop()
+            if supervisor is not None:
+                supervisor.stop()
             escalator.stop()
             live.close()
             link.stop()

@@ -28,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--mqtt", help="broker URL (default $SHOUWANG_MQTT or mqtt://127.0.0.1:1883)")
     run.add_argument("--listen", help="HOST:PORT (default $SHOUWANG_LISTEN or 127.0.0.1:8000)")
     run.add_argument("--seed", type=Path, help="seed file (JSON) applied at startup")
+    run.add_argument(
+        "--sia-listen",
+        help="HOST:PORT of the SIA DC-09 receiver for alarm panels, TCP and UDP "
+        "(default $SHOUWANG_SIA_LISTEN; none when unset)",
+    )
     seed = sub.add_parser("seed", help="load regions, stations, gateways, devices, users")
     seed.add_argument("file", type=Path)
     seed.add_argument("--db")
@@ -84,7 +89,13 @@ def main(argv: list[str]) -> int:
     try:
         if args.command == "run":
             return _run(
-                Settings.load(db_url=args.db, mqtt_url=args.mqtt, listen=args.listen, seed_file=args.seed)
+                Settings.load(
+                    db_url=args.db,
+                    mqtt_url=args.mqtt,
+                    listen=args.listen,
+                    seed_file=args.seed,
+                    sia_listen=args.sia_listen,
+                )
             )
         # Schema and seed work needs no secret and no broker, only the database.
         db_url = check_db_url(args.db or os.environ.get("SHOUWANG_DB") or DEFAULT_DB)

@@ -16,6 +16,12 @@ _HELP = {
     "acks_published": "Ack messages published to gateways.",
     "ingest_errors": "Batches not stored because the database failed (the gateway resends).",
     "commands_published": "Commands published to gateways.",
+    "sia_frames": "SIA DC-09 frames received from alarm panels.",
+    "sia_acked": "SIA DC-09 frames acknowledged (after their events were committed).",
+    "sia_rejected": "SIA DC-09 frames refused with NAK or DUH, by reason.",
+    "sia_duplicates": "Panel events received again and acknowledged again without a new row.",
+    "sia_length_mismatch": "SIA DC-09 frames whose length field was wrong (accepted on their CRC).",
+    "sia_errors": "SIA DC-09 frames not stored because the database failed (answered NAK).",
 }
 
 

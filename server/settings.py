@@ -238,6 +238,8 @@ class Settings(BaseSettings):
     mqtt_password: str | None = Field(None, repr=False)
     mqtt_password_file: Path | None = None
     mqtt_credentials: tuple[str, str] | None = Field(None, repr=False, validate_default=True)
+    # SIA DC-09 receiver for alarm panels (HOST:PORT, TCP and UDP); None: no receiver.
+    sia_listen: str | None = None
     # Declared last: when unset, it is generated and saved beside the database (or in data_dir),
     # and only once every other setting is known to be good.
     secret: str = Field(None, validate_default=True)
@@ -268,10 +270,17 @@ class Settings(BaseSettings):
         mqtt_url: str | None = None,
         listen: str | None = None,
         seed_file: Path | None = None,
+        sia_listen: str | None = None,
     ) -> Settings:
         """Flags given here win over ``env`` (the process environment when None), which wins over
         the defaults."""
-        flags = {"db_url": db_url, "mqtt_url": mqtt_url, "listen": listen, "seed_file": seed_file}
+        flags = {
+            "db_url": db_url,
+            "mqtt_url": mqtt_url,
+            "listen": listen,
+            "seed_file": seed_file,
+            "sia_listen": sia_listen,
+        }
         names = {f.validation_alias: name for name, f in cls.model_fields.items() if f.validation_alias}
         from_env = {names.get(key, key): value for key, value in _Environment(cls, env)().items()}
         values = {**from_env, **{k: v for k, v in flags.items() if v is not None}}
@@ -295,6 +304,16 @@ class Settings(BaseSettings):
     @classmethod
     def _listen(cls, value: str) -> str:
         parse_listen(value)
+        return value
+
+    @field_validator("sia_listen")
+    @classmethod
+    def _sia_listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_listen(value)
+            except ConfigError as exc:
+                raise ConfigError("SHOUWANG_SIA_LISTEN: %s" % exc) from None
         return value
 
     @field_validator("mqtt_prefix")
@@ -331,6 +350,10 @@ class Settings(BaseSettings):
     @property
     def listen_addr(self) -> tuple[str, int]:
         return parse_listen(self.listen)
+
+    @property
+    def sia_addr(self) -> tuple[str, int] | None:
+        return parse_listen(self.sia_listen) if self.sia_listen is not None else None
 
     @property
     def mqtt_addr(self) -> tuple[str, int]:

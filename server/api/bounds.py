@@ -49,6 +49,11 @@ Password = Annotated[str, _text(1024, min_length=1, pattern=MULTI_LINE)]
 ContactKey = Annotated[str, _text(32, min_length=1)]
 ContactValue = Annotated[str, _text(200)]
 HolderContact = Annotated[dict[ContactKey, ContactValue], Field(max_length=10)]
+# An alarm panel's AES key: 16, 24 or 32 bytes as hex (write-only, never returned).
+PanelKey = Annotated[str, StringConstraints(pattern=r"^(?:[0-9A-Fa-f]{32}){1}(?:[0-9A-Fa-f]{16}){0,2}$")]
+# A panel's zone (or user) number and its name.
+ZoneNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,4}$")]
+PanelZones = Annotated[dict[ZoneNumber, Name], Field(max_length=1000)]
 
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]

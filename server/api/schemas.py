@@ -25,6 +25,8 @@ from server.api.bounds import (
     ModelName,
     Name,
     Note,
+    PanelKey,
+    PanelZones,
     Password,
     RegionPath,
     StationCode,
@@ -360,6 +362,13 @@ class DeviceIn(BaseModel):
     holder_contact: HolderContact | None = Field(
         default=None, description="the holder's emergency contact: up to 10 short text fields"
     )
+    key: PanelKey | None = Field(
+        default=None,
+        description="alarm panels (sia-...): AES key, 32/48/64 hex digits; write-only, null removes it",
+    )
+    zones: PanelZones | None = Field(
+        default=None, description="alarm panels: zone or user number -> name shown with its events"
+    )
 
 
 class DeviceOut(BaseModel):
@@ -394,6 +403,8 @@ class DeviceOut(BaseModel):
     holder_contact: dict[str, Any] | None = Field(
         default=None, description="only for admin, duty_officer, station_staff; every read is logged"
     )
+    key_set: bool = Field(default=False, description="alarm panels: an AES key is stored (never shown)")
+    zones: dict[str, str] | None = None
 
 
 class UserIn(BaseModel):

@@ -39,6 +39,8 @@ def device_view(scope: Scope, *, contact: bool) -> Select[*tuple[Any, ...]]:
             Device.lon,
             Device.address,
             (Device.holder_contact if contact else null()).label("holder_contact"),
+            Device.key.is_not(None).label("key_set"),  # the key itself is never read here
+            Device.zones,
         )
         .outerjoin(_override, Device.region_id == _override.id)
         .outerjoin(_grid, Device.grid_id == _grid.id)
@@ -57,6 +59,18 @@ def catalog_models() -> frozenset[str]:
         return frozenset(load_catalog())
     except CatalogError as exc:
         raise ConfigError("the device catalog cannot be loaded: %s" % exc) from None
+
+
+def _panel_fields(dev: Device, data: dict[str, Any]) -> None:
+    """An alarm panel's AES key (hex, stored lower case) and zone names (zone numbers without
+    leading zeros, as the receiver looks them up)."""
+    if not dev.id.startswith("sia-") and (data.get("key") is not None or data.get("zones") is not None):
+        raise Invalid("key and zones belong to alarm panels (sia-<account>)", reason="not_a_panel")
+    if "key" in data:
+        dev.key = data["key"].lower() if data["key"] is not None else None
+    if "zones" in data:
+        zones = data["zones"]
+        dev.zones = {(k.lstrip("0") or "0"): v for k, v in zones.items()} if zones is not None else None
 
 
 def upsert_device(session: Session, device_id: str, data: dict[str, Any]) -> Device:
@@ -88,6 +102,8 @@ def upsert_device(session: Session, device_id: str, data: dict[str, Any]) -> Dev
         dev.region_id = region.id if region is not None else None
     if "holder_contact" in data:
         dev.holder_contact = data["holder_contact"]
+    if "key" in data or "zones" in data:
+        _panel_fields(dev, data)
     set_location(data, dev)
     if any(k in data for k in ("lat", "lon")) or dev.grid_id is None:
         grid = locate_grid(session, dev.lon, dev.lat) if dev.lat is not None and dev.lon is not None else None

@@ -95,6 +95,19 @@ class Device(Base):
     lon: Mapped[float | None] = mapped_column(Float)
     address: Mapped[str | None] = mapped_column(String(400))
     holder_contact: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    # Alarm panels (sia-<account>): AES key in hex (write-only), zone or user number -> name.
+    key: Mapped[str | None] = mapped_column(String(64))
+    zones: Mapped[dict[str, str] | None] = mapped_column(JSON(none_as_null=True))
+
+
+class PanelLink(Base):
+    """When an alarm panel (SIA DC-09) was last heard, for its supervision."""
+
+    __tablename__ = "panel_links"
+    device_id: Mapped[str] = mapped_column("device", String(64), primary_key=True)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    missing: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    peer: Mapped[str | None] = mapped_column(String(64))
 
 
 class EventRow(Base):

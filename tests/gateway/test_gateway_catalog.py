@@ -26,9 +26,10 @@ from tests.gateway.gw_support import settings
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "gateway" / "deploy" / "gateway.example.toml"
-MODELS = ("bthome-motion, bthome-smoke, ev1527-door, ev1527-panic, sc2260-keyfob, shelly-blu-button1, "
-          "shelly-blu-door-window, sw-door-sensor, sw-door-sensor-ble, sw-panic-button, sw-panic-button-ble, "
-          "sw-rf-bridge")
+MODELS = ("bthome-motion, bthome-smoke, ev1527-door, ev1527-panic, fineoffset-wh55, kerui-door, "
+          "kerui-pir, kerui-security, kerui-water-leak, rflink-pir, rflink-smoke-alarm, sc2260-keyfob, "
+          "shelly-blu-button1, shelly-blu-door-window, sia-panel, sw-door-sensor, sw-door-sensor-ble, "
+          "sw-panic-button, sw-panic-button-ble, sw-rf-bridge")
 
 
 def broken_catalog(tmp_path: Path) -> Path:

@@ -177,7 +177,8 @@ def test_cli_pair_devices_status(tmp_path: Path) -> None:
     assert [json.loads(line)["status"] for line in out.splitlines()] == ["allowed", "unknown"]
     code, out = run_cli(["pair", "--config", str(conf)], "1\n东村 5 号 挂件\n\npanic\n5 号院\n")
     assert code == 0, out
-    assert "型号 / model (ev1527-door, ev1527-panic; empty = none): " in out
+    models = "ev1527-door, ev1527-panic, kerui-door, kerui-pir, kerui-water-leak"
+    assert "型号 / model (%s; empty = none): " % models in out
     s = load_settings(conf)
     assert s.devices[1] == DeviceSettings("rf-ev1527-045a42", "东村 5 号 挂件", kind="panic",
                                           location="5 号院")

@@ -77,3 +77,56 @@ def test_rtl433_rejections(line: str, reason: str) -> None:
     with pytest.raises(ProtocolError) as err:
         parse_rtl433(line)
     assert err.value.reason == reason
+
+
+def test_rflink_sensor_fields_become_tokens() -> None:
+    lines = (VECTORS / "rflink_sensors.txt").read_text().splitlines()
+    got = [(p.device_id, p.code, p.tokens, p.readings) for p in map(parse_rflink, lines)]
+    assert got == [
+        ("rf-fa20rf-97e3b2", "smokealert=on", ("smokealert=on",), {}),
+        ("rf-smokealert-1234", "smokealert=on", ("smokealert=on",), {}),
+        ("rf-smokealert-1234", "smokealert=off", ("smokealert=off", "bat=low"), {}),
+        ("rf-pir-aa66", "pir=on", ("pir=on",), {}),
+        ("rf-rm174rf-5bab23", "01", ("01", "smokealert=on"), {}),
+        ("rf-auriol-008f", "bat=ok", ("bat=ok",), {"temp": "00d3"}),
+        ("rf-sensor-0c2d", "0", (), {"co2": "03e8"}),
+        ("rf-leak-7b10", "water=on", ("water=on", "bat=ok"), {}),
+    ]
+
+
+def test_rflink_switch_lines_keep_their_code() -> None:
+    p = parse_rflink("20;06;EV1527;ID=045a42;SWITCH=06;CMD=ON;")
+    assert (p.code, p.tokens, p.readings) == ("06", ("06",), {})
+    off = parse_rflink("20;2D;Kaku;ID=41;SWITCH=1;CMD=OFF;")
+    assert (off.code, off.tokens) == ("1-off", ("1-off",))
+
+
+def test_rtl433_sensor_fields_become_tokens() -> None:
+    lines = (VECTORS / "rtl_433_sensors.jsonl").read_text().splitlines()
+    got = [(p.device_id, p.code, p.tokens, p.readings) for p in map(parse_rtl433, lines)]
+    assert got == [
+        (
+            "rf-honeywellsecurit-128ac",
+            "alarm=0",
+            ("alarm=0", "tamper=0", "battery_ok=1", "event=160", "state=open", "contact_open=1",
+             "reed_open=1"),
+            {"heartbeat": 0, "freq": 345.014, "rssi": -0.126, "snr": 8.352, "noise": -8.478},
+        ),
+        (
+            "rf-honeywellsecurit-1e850",
+            "alarm=1",
+            ("alarm=1", "tamper=0", "battery_ok=1", "event=52", "state=closed", "contact_open=0",
+             "reed_open=1"),
+            {"heartbeat": 1},
+        ),
+        ("rf-keruisecurity-cd46b", "0a", ("0a", "state=motion", "motion=1"), {}),
+        ("rf-fineoffsetwh55-0a3b1", "alarm=1", ("alarm=1", "battery_ok=0"), {}),
+    ]
+
+
+def test_rtl433_state_values() -> None:
+    p = parse_rtl433('{"model": "X", "id": 1, "alarm": true, "tamper": false, "battery_ok": 0.75, '
+                     '"event": "Water Leak", "state": "OPEN"}')
+    assert p.tokens == ("alarm=1", "tamper=0", "battery_ok=1", "event=water_leak", "state=open")
+    assert parse_rtl433('{"model": "X", "id": 1, "temperature_C": 21.5}').tokens == ()
+    assert parse_rtl433('{"model": "X", "id": 1, "temperature_C": 21.5}').code == "0"

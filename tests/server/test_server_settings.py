@@ -29,6 +29,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "SHOUWANG_DEADLINES": '{"accept": {"panic": 45}}',
         "SHOUWANG_DEADLINE_INTERVAL": "2",
         "SHOUWANG_MQTT_AUTH_DIR": str(tmp_path / "broker"),
+        "SHOUWANG_SIA_LISTEN": "0.0.0.0:12128",
         "SHOUWANG_GATEWAY_CONFIG": "/etc/shouwang/gateway.toml",  # another part's variable
     }
     s = Settings.load(env)
@@ -51,6 +52,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "mqtt_password": None,
         "mqtt_password_file": None,
         "mqtt_credentials": ("server", "pw"),
+        "sia_listen": "0.0.0.0:12128",
     }
     assert (s.mqtt_login, s.mqtt_addr, s.client_id()) == (("server", "pw"), ("127.0.0.1", 1884), "shouwang-a")
     assert s.deadlines.accept == {
