@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import logging
 import queue
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
+from hardware.gsm_modem import GsmModem
 from protocol.topics import Topics
+from server.alerts import Alert
 from server.api import (
     auth_routes,
     broker_accounts,
@@ -21,6 +25,7 @@ from server.api import (
     devices,
     events,
     gateways,
+    notify_rules,
     regions,
     sign_ins,
     stations,
@@ -38,6 +43,8 @@ from server.deadlines import Escalator
 from server.ingest.mqtt import Inbound, MqttLink
 from server.ingest.worker import IngestWorker
 from server.metrics import Metrics
+from server.notify.outbox import NotificationRelay, NotifyConfig, write_notifications
+from server.notify.sender import Sender
 from server.publish import publish_alerts
 from server.seed import apply_seed, load_seed_file
 from server.services import Services
@@ -74,14 +81,31 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             db.close()
             raise
         metrics = Metrics()
+        notify_config = NotifyConfig(settings.notify_targets, settings.console_url)
+
+        def notify(session: Session, alerts: Sequence[Alert], now: datetime) -> None:
+            write_notifications(session, alerts, now, notify_config)
+
+        modem = GsmModem(settings.sms_port) if settings.sms_port else None
         link = MqttLink(
             host, port, settings.client_id(), topics, inbox, settings.session_expiry, settings.mqtt_login
         )
-        worker = IngestWorker(db, link, topics, metrics, clock, settings.deadlines, inbox)
+        worker = IngestWorker(db, link, topics, metrics, clock, settings.deadlines, inbox, on_alerts=notify)
         app.state.services = Services(
-            settings, db, metrics, topics, TokenSigner(settings.secret), link, clock
+            settings, db, metrics, topics, TokenSigner(settings.secret), link, clock, on_alerts=notify
         )
-        escalator = Escalator(db, clock, settings.deadlines)
+        escalator = Escalator(db, clock, settings.deadlines, on_alerts=notify)
+        relay = NotificationRelay(
+            db,
+            clock,
+            Sender(modem, metrics),
+            metrics,
+            notify_config,
+            deadlines=settings.deadlines,
+            interval=settings.notify_interval or 0.5,
+            publish=lambda alerts: publish_alerts(link, topics, metrics, alerts),
+        )
+        app.state.notify_relay = relay
         app.state.link = link
         app.state.worker = worker
         app.state.escalator = escalator
@@ -89,11 +113,16 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         link.start()
         if settings.deadline_interval > 0:
             escalator.start(lambda alerts: publish_alerts(link, topics, metrics, alerts))
+        if settings.notify_interval > 0:
+            relay.start()
         log.info("server ready: database %s, MQTT %s:%d", db.engine.url.render_as_string(), host, port)
         try:
             yield
         finally:
             escalator.stop()
+            relay.stop()
+            if modem is not None:
+                modem.close()
             link.stop()
             worker.stop()
             db.close()
@@ -120,6 +149,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         cases,
         events,
         stats,
+        notify_rules,
     )
     for resource in resources:
         app.include_router(resource.router, prefix=API)

@@ -16,6 +16,10 @@ _HELP = {
     "acks_published": "Ack messages published to gateways.",
     "ingest_errors": "Batches not stored because the database failed (the gateway resends).",
     "commands_published": "Commands published to gateways.",
+    "notifications_sent": "Notifications a target took (apprise or SMS).",
+    "notifications_failed": "Notification attempts that failed (retried with backoff), by target scheme.",
+    "notify_targets_failing": "Notification targets that kept failing and became a maintenance case.",
+    "sms_failed": "Messages the server's GSM modem did not send, by reason.",
 }
 
 
