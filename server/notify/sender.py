@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 import apprise
 
@@ -48,12 +49,14 @@ class Sender:
         target = parse_target(target_url)
         if target.is_sms:
             return self._sms(target.numbers, short)
-        notifier = apprise.Apprise()
-        if not notifier.add(target_url):
+        # The plugin itself, not an Apprise() pool: it sends in this thread, so its log lines
+        # (the only place apprise says why) are this delivery's.
+        plugin: Any = apprise.Apprise.instantiate(target_url)
+        if plugin is None:
             raise NotifyError("apprise does not understand the target URL", reason="bad_target")
         _CAPTURE.local.lines = []
         try:
-            ok = notifier.notify(body=body, title=title, notify_type=apprise.NotifyType.WARNING)
+            ok = bool(plugin.notify(body=body, title=title, notify_type=apprise.NotifyType.WARNING))
             lines: list[str] = _CAPTURE.local.lines
         finally:
             _CAPTURE.local.lines = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
@@ -12,6 +13,12 @@ import apprise
 from protocol.errors import ProtocolError
 from protocol.sms import check_number
 from server.errors import Invalid
+
+# apprise's e-mail plugin imports imghdr, deprecated since Python 3.11: imported here once,
+# quietly, so the plugins load without a DeprecationWarning (an error under the tests).
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import imghdr  # noqa: F401
 
 SMS_SCHEME = "sms"
 MAX_TARGET = 2000
@@ -67,6 +74,6 @@ def display(url: str) -> str:
         return "sms://" + ",".join("*" * (len(n) - 4) + n[-4:] for n in target.numbers)
     plugin = apprise.Apprise.instantiate(url)
     if plugin is not None:
-        return str(cast(Any, plugin).url(privacy=True))
+        return str(cast(Any, plugin).url(privacy=True)).partition("?")[0]
     parts = urlsplit(url)  # pragma: no cover - parse_target refused it already
     return "%s://%s" % (parts.scheme, parts.hostname or "")
