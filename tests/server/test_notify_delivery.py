@@ -248,3 +248,32 @@ def test_sms_rule_through_the_servers_modem(
         # The rule's test button sends at once, outside the outbox.
         test = r.client.post("/api/v1/notify-rules/%d/test" % resp.json()["id"], headers=root)
         assert test.json() == {"ok": True, "detail": "SMS sent (1 parts)"}
+
+
+def test_a_server_killed_right_after_the_commit_delivers_after_restart(
+    tmp_path: Path, db_url: str, broker: Mosquitto, seed_file: Path, hook: WebhookReceiver, watcher: Watcher
+) -> None:
+    from shouwang.local_stack import ServerProcess
+
+    env = {"SHOUWANG_NOTIFY": hook.url, "SHOUWANG_PUBLIC_URL": "https://duty.example.cn"}
+    hook.hang = True  # the first life never hears back from the webhook
+    first = ServerProcess(tmp_path / "first", broker.url, seed=seed_file, db_url=db_url, env=env)
+    first.start()
+    gw = FakeGateway(broker.url)
+    try:
+        gw.send([ev(1, "panic", device_seq=1)])
+        watcher.next("sw/v1/gw/gw-dongcun-01/ack")  # the case is committed
+        first.kill()  # SIGKILL, no cleanup: the notification is only in the database
+        hook.hang = False
+        hook.release()
+        second = ServerProcess(tmp_path / "second", broker.url, db_url=db_url, env=env)
+        second.start()
+        try:
+            delivered = hook.next(timeout=20)
+            assert delivered["title"] == TITLE
+            assert delivered["message"].startswith("事件：紧急求助（案件 1）")
+        finally:
+            second.stop()
+    finally:
+        gw.close()
+        first.stop()
