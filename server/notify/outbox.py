@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -188,8 +189,10 @@ class NotificationRelay:
         backoff: Backoff | None = None,
         interval: float = 0.5,
         workers: int = 8,
-        batch: int = 100,
+        batch: int = 20,
         publish: Callable[[list[Alert]], None] | None = None,
+        busy: Callable[[], bool] = lambda: False,
+        max_defer: float = 5.0,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -201,6 +204,10 @@ class NotificationRelay:
         self.interval = interval
         self.batch = batch
         self.publish = publish
+        # The ack path comes first: while ingest has work queued, rounds wait (at most
+        # ``max_defer`` seconds in a row, so notifications never starve under constant load).
+        self.busy = busy
+        self.max_defer = max_defer
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="notify-send")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -409,7 +416,15 @@ class NotificationRelay:
     def start(self) -> None:
         def run() -> None:
             first = True
+            deferred_since: float | None = None
             while not self._stop.is_set():
+                if not first and self.busy():
+                    started = deferred_since if deferred_since is not None else time.monotonic()
+                    deferred_since = started
+                    if time.monotonic() - started < self.max_defer:
+                        self._stop.wait(0.02)
+                        continue
+                deferred_since = None
                 try:
                     # The first round takes every pending row, the ones a crashed life held too.
                     sent = self.step(everything=first)
