@@ -98,7 +98,7 @@ def _out(rule: NotifyRule, path: str | None) -> RuleOut:
         id=rule.id,
         name=rule.name,
         region=path,
-        target=display(rule.target),
+        target=_display(rule.target),
         classes=rule.classes,
         min_level=rule.min_level,
         quiet_start=rule.quiet_start,
@@ -108,6 +108,14 @@ def _out(rule: NotifyRule, path: str | None) -> RuleOut:
         enabled=rule.enabled,
         created_by=rule.created_by,
     )
+
+
+def _display(target: str) -> str:
+    """Masked; a stored target that no longer parses still lists (and can be replaced)."""
+    try:
+        return display(target)
+    except Invalid:
+        return target.partition("://")[0] + "://…"
 
 
 def _checked(body: RuleIn, scope: Scope) -> None:

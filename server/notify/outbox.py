@@ -31,7 +31,7 @@ from server.deadlines import open_case_once
 from server.errors import ServerError
 from server.metrics import Metrics
 from server.notify.message import render
-from server.notify.rules import TRIGGERS, load_rules, recipients
+from server.notify.rules import TRIGGERS, RuleView, load_rules, recipients
 from server.notify.sender import Sender
 from server.notify.tables import Delivery, NotifyRule
 from server.notify.targets import display
@@ -86,41 +86,54 @@ def write_notifications(
             continue
         if rules is None:
             rules = load_rules(session)
-        for rcpt in recipients(rules, config.env_targets, case, kind, now, config.timezone):
-            if case.alarm_class == NOTIFY_FAILED and case.device_id == "notify:" + rcpt.key:
-                continue  # a failing target is not told that it fails
-            msg = render(
-                kind,
-                case,
-                alert.payload,
-                language=rcpt.language,
-                base_url=config.base_url,
-                now=now,
-                timezone=rcpt.timezone,
-            )
-            rows.append(
-                {
-                    "case_id": case.id,
-                    "rule_id": rcpt.rule_id,
-                    "target_key": rcpt.key,
-                    "target": rcpt.target,
-                    "trigger": kind,
-                    "level": case.escalation_level if kind == "case_escalated" else 0,
-                    "case_state": case.state,
-                    "title": msg.title,
-                    "body": msg.body,
-                    "state": "pending",
-                    "attempts": 0,
-                    "created_at": now,
-                    "due_at": rcpt.due_at,
-                    "data": {"short": msg.short},
-                }
-            )
+        try:
+            rows.extend(_rows_for(case, kind, alert, rules, now, config))
+        except Exception:
+            # Never the reason a case change (an ingest batch, its ack) fails: logged, and the
+            # case still reaches the duty room by its alert and the console.
+            log.exception("case %d: notifications could not be prepared", case.id)
     if rows:
         session.execute(insert(cast(Table, Delivery.__table__)), rows)
         if not event.contains(session, "after_commit", _wake_after_commit):
             event.listen(session, "after_commit", _wake_after_commit, once=True)
     return len(rows)
+
+
+def _rows_for(
+    case: Case, kind: str, alert: Alert, rules: list[RuleView], now: datetime, config: NotifyConfig
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for rcpt in recipients(rules, config.env_targets, case, kind, now, config.timezone):
+        if case.alarm_class == NOTIFY_FAILED and case.device_id == "notify:" + rcpt.key:
+            continue  # a failing target is not told that it fails
+        msg = render(
+            kind,
+            case,
+            alert.payload,
+            language=rcpt.language,
+            base_url=config.base_url,
+            now=now,
+            timezone=rcpt.timezone,
+        )
+        rows.append(
+            {
+                "case_id": case.id,
+                "rule_id": rcpt.rule_id,
+                "target_key": rcpt.key,
+                "target": rcpt.target,
+                "trigger": kind,
+                "level": case.escalation_level if kind == "case_escalated" else 0,
+                "case_state": case.state,
+                "title": msg.title,
+                "body": msg.body,
+                "state": "pending",
+                "attempts": 0,
+                "created_at": now,
+                "due_at": rcpt.due_at,
+                "data": {"short": msg.short},
+            }
+        )
+    return rows
 
 
 def _cancel_repeats(session: Session, case: Case, now: datetime) -> None:

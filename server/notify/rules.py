@@ -3,6 +3,7 @@ it, plus the root targets of ``SHOUWANG_NOTIFY``; quiet hours move a delivery to
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -15,6 +16,9 @@ from server.db.models import Case, Region
 from server.errors import Invalid
 from server.notify.tables import NotifyRule
 
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 # Quiet hours never hold these back.
 ALWAYS_NOW = frozenset({"panic", "medical", "fire"})
 # A rule that names no classes hears of alarm cases; maintenance classes must be named.
@@ -85,9 +89,21 @@ def load_rules(session: Session) -> list[RuleView]:
     ).all()
     out = []
     for rule, path in rows:
+        # A stored value the checks would refuse today must not stop the ingest transaction
+        # this runs in: the rule still notifies, without the part that does not read back.
         quiet = None
         if rule.quiet_start and rule.quiet_end:
-            quiet = (check_hhmm(rule.quiet_start), check_hhmm(rule.quiet_end))
+            try:
+                quiet = (check_hhmm(rule.quiet_start), check_hhmm(rule.quiet_end))
+            except Invalid:
+                log.error("notify rule %d: unreadable quiet hours %r-%r ignored", rule.id,
+                          rule.quiet_start, rule.quiet_end)  # fmt: skip
+        timezone = rule.timezone
+        try:
+            check_timezone(timezone)
+        except Invalid:
+            log.error("notify rule %d: unknown time zone %r, %s used", rule.id, timezone, DEFAULT_TIMEZONE)
+            timezone = DEFAULT_TIMEZONE
         out.append(
             RuleView(
                 rule.id,
@@ -96,7 +112,7 @@ def load_rules(session: Session) -> list[RuleView]:
                 frozenset(rule.classes) if rule.classes is not None else None,
                 rule.min_level,
                 quiet,
-                rule.timezone,
+                timezone,
                 rule.language,
             )
         )

@@ -277,3 +277,32 @@ def test_a_server_killed_right_after_the_commit_delivers_after_restart(
     finally:
         gw.close()
         first.stop()
+
+
+def test_a_rule_stored_with_values_that_no_longer_read_breaks_neither_ingest_nor_listing(
+    manual: Running, hook: WebhookReceiver, watcher: Watcher
+) -> None:
+    from sqlalchemy import update
+
+    from server.notify.tables import NotifyRule
+
+    root = manual.token("admin", "Admin-Password-2026")
+    other = "json://127.0.0.1:%d/other" % hook.port
+    resp = manual.client.post(
+        "/api/v1/notify-rules", headers=root, json={"name": "旧规则", "region": "c01", "target": other}
+    )
+    assert resp.status_code == 201
+    with manual.services.db.write() as s:  # as an older version or a hand edit might have left it
+        s.execute(
+            update(NotifyRule).values(
+                quiet_start="7pm", quiet_end="25:99", timezone="Mars/Base", target=other
+            )
+        )
+        s.execute(update(NotifyRule).values(target="nosuch://gone"))
+    listed = manual.client.get("/api/v1/notify-rules", headers=root).json()["items"]
+    assert [r["target"] for r in listed] == ["nosuch://…"]
+    panic(manual, watcher)  # acked: the ingest transaction went through
+    assert relay(manual).step() == 2  # SHOUWANG_NOTIFY's target, and the rule's (which fails)
+    assert [m["title"] for m in hook.drain()] == [TITLE]
+    (failed,) = [a for a in notify_actions(manual) if not a["data"]["ok"]]
+    assert failed["data"]["error"] == "apprise does not understand this URL (scheme 'nosuch')"
