@@ -43,7 +43,8 @@ from server.deadlines import Escalator
 from server.ingest.mqtt import Inbound, MqttLink
 from server.ingest.worker import IngestWorker
 from server.metrics import Metrics
-from server.notify.outbox import NotificationRelay, NotifyConfig, write_notifications
+from server.notify.outbox import NotifyConfig, write_notifications
+from server.notify.relay import NotificationRelay
 from server.notify.sender import Sender
 from server.publish import publish_alerts
 from server.seed import apply_seed, load_seed_file

@@ -20,7 +20,7 @@ from server.api.errors import ERRORS
 from server.api.paging import Limit, Offset, Page
 from server.db.models import Region
 from server.errors import Forbidden, Invalid, NotFound
-from server.notify.outbox import NotificationRelay
+from server.notify.relay import NotificationRelay
 from server.notify.rules import check_classes, check_hhmm, check_timezone
 from server.notify.sender import NotifyError
 from server.notify.tables import NotifyRule

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from server.app import create_app
-from server.notify.outbox import Backoff, NotificationRelay
+from server.notify.relay import Backoff, NotificationRelay
 from server.settings import Settings
 from shouwang.mosquitto import Mosquitto
 from tests.modem_standin import ModemStandIn
