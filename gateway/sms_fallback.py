@@ -186,6 +186,7 @@ class SmsFallback:
         self.log = SmsLog(data_dir / SMS_DB)
         self._first_seen: dict[str, float] = {}
         self._retry: dict[tuple[str, str, str], tuple[float, int]] = {}  # key -> (next try, failures)
+        self._round = threading.Lock()  # one round at a time: its thread, or a caller of step()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -201,6 +202,10 @@ class SmsFallback:
 
     def step(self) -> int:
         """Text what is due; the number of texts sent."""
+        with self._round:
+            return self._step()
+
+    def _step(self) -> int:
         now = self.clock()
         due = self._due_alarms(now) + self._due_follow_ups()
         sent = 0
