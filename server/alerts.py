@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,14 @@ ALERT_TYPES = ("case_opened", "event_attached", "case_updated", "case_escalated"
 class Alert:
     region_path: list[str]  # [] means unassigned
     payload: dict[str, Any]
+
+
+# Called inside the transaction that built the alerts (notifications are written with them).
+AlertHook = Callable[[Session, Sequence[Alert], datetime], object]
+
+
+def no_hook(session: Session, alerts: Sequence[Alert], now: datetime) -> None:
+    return None
 
 
 def iso(at: datetime | None) -> str | None:

@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
+from hardware.gsm_modem import GsmModem
 from protocol.topics import Topics
+from server.alerts import Alert
 from server.api import (
     auth_routes,
     broker_accounts,
@@ -24,6 +28,7 @@ from server.api import (
     events,
     exports,
     gateways,
+    notify_rules,
     regions,
     sign_ins,
     stations,
@@ -44,6 +49,9 @@ from server.ingest.worker import IngestWorker
 from server.live import LiveHub
 from server.live_feed import feed_consoles
 from server.metrics import Metrics
+from server.notify.outbox import NotifyConfig, write_notifications
+from server.notify.relay import NotificationRelay
+from server.notify.sender import Sender
 from server.publish import publish_alerts
 from server.seed import apply_seed, load_seed_file
 from server.services import Services
@@ -83,21 +91,30 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             db.close()
             raise
         metrics = Metrics()
+        notify_config = NotifyConfig(settings.notify_targets, settings.console_url)
+
+        def notify(session: Session, alerts: Sequence[Alert], now: datetime) -> None:
+            write_notifications(session, alerts, now, notify_config)
+
+        modem = GsmModem(settings.sms_port) if settings.sms_port else None
         link = MqttLink(
             host, port, settings.client_id(), topics, inbox, settings.session_expiry, settings.mqtt_login
         )
-        worker = IngestWorker(db, link, topics, metrics, clock, settings.deadlines, inbox)
+        worker = IngestWorker(db, link, topics, metrics, clock, settings.deadlines, inbox, on_alerts=notify)
         app.state.services = Services(
-            settings, db, metrics, topics, TokenSigner(settings.secret), link, clock
+            settings, db, metrics, topics, TokenSigner(settings.secret), link, clock, on_alerts=notify
         )
-        escalator = Escalator(db, clock, settings.deadlines)
         panels: PanelListener | None = None
         supervisor: PanelSupervisor | None = None
         if settings.sia_addr is not None:
             # First, so that a port already taken stops the start before any thread runs.
             try:
-                supervisor = PanelSupervisor(db, clock, settings.deadlines, catalog_silences())
-                receiver = PanelReceiver(db, link, topics, metrics, clock, settings.deadlines)
+                supervisor = PanelSupervisor(
+                    db, clock, settings.deadlines, catalog_silences(), on_alerts=notify
+                )
+                receiver = PanelReceiver(
+                    db, link, topics, metrics, clock, settings.deadlines, on_alerts=notify
+                )
                 panels = PanelListener(receiver, *settings.sia_addr)
                 panels.start()
             except BaseException:
@@ -110,6 +127,19 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         live.bind(asyncio.get_running_loop())
         feed_consoles(link, topics, live)
         app.state.live = live
+        escalator = Escalator(db, clock, settings.deadlines, on_alerts=notify)
+        relay = NotificationRelay(
+            db,
+            clock,
+            Sender(modem, metrics),
+            metrics,
+            notify_config,
+            deadlines=settings.deadlines,
+            interval=settings.notify_interval or 0.5,
+            publish=lambda alerts: publish_alerts(link, topics, metrics, alerts),
+            busy=lambda: inbox.qsize() > 0,
+        )
+        app.state.notify_relay = relay
         app.state.link = link
         app.state.worker = worker
         app.state.escalator = escalator
@@ -119,6 +149,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             escalator.start(lambda alerts: publish_alerts(link, topics, metrics, alerts))
         if supervisor is not None and settings.deadline_interval > 0:
             supervisor.start(lambda alerts: publish_alerts(link, topics, metrics, alerts))
+        if settings.notify_interval > 0:
+            relay.start()
         log.info("server ready: database %s, MQTT %s:%d", db.engine.url.render_as_string(), host, port)
         try:
             yield
@@ -129,6 +161,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
                 supervisor.stop()
             escalator.stop()
             live.close()
+            relay.stop()
+            if modem is not None:
+                modem.close()
             link.stop()
             worker.stop()
             db.close()
@@ -158,6 +193,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         exports,
         cap,
         stream,
+        notify_rules,
     )
     for resource in resources:
         app.include_router(resource.router, prefix=API)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import CursorResult, and_, select, update
 from sqlalchemy.orm import Session
 
-from server.alerts import Alert, build_alert
+from server.alerts import Alert, AlertHook, build_alert, no_hook
 from server.clock import Clock
 from server.db.engine import Database
 from server.db.models import Case, CaseAction, EventRow, Gateway, Region, Station
@@ -58,7 +58,6 @@ def escalation_path(region_path: str | None, level: int) -> list[str]:
         return []
     codes = region_path.split("/")
     return codes[: max(1, len(codes) - level)]
-
 
 
 def open_case_once(
@@ -109,11 +108,20 @@ def open_case_once(
         index_where=Case.is_open,
     )
 
+
 class Escalator:
     """Looks at due cases and offline gateways; ``tick`` is the whole job, the thread just calls it."""
 
-    def __init__(self, db: Database, clock: Clock, deadlines: Deadlines, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        deadlines: Deadlines,
+        interval: float = 1.0,
+        on_alerts: AlertHook = no_hook,
+    ) -> None:
         self.db = db
+        self.on_alerts = on_alerts
         self.clock = clock
         self.deadlines = deadlines
         self.interval = interval
@@ -126,11 +134,14 @@ class Escalator:
         while True:
             with self.db.write() as session:
                 batch = self._due_cases(session, now)
+                self.on_alerts(session, batch, now)
                 alerts.extend(batch)
             if len(batch) < BATCH:
                 break
         with self.db.write() as session:
-            alerts.extend(self._offline_gateways(session, now))
+            offline = self._offline_gateways(session, now)
+            self.on_alerts(session, offline, now)
+            alerts.extend(offline)
         return alerts
 
     def _due_cases(self, session: Session, now: datetime) -> list[Alert]:

@@ -22,6 +22,10 @@ _HELP = {
     "sia_duplicates": "Panel events received again and acknowledged again without a new row.",
     "sia_length_mismatch": "SIA DC-09 frames whose length field was wrong (accepted on their CRC).",
     "sia_errors": "SIA DC-09 frames not stored because the database failed (answered NAK).",
+    "notifications_sent": "Notifications a target took (apprise or SMS).",
+    "notifications_failed": "Notification attempts that failed (retried with backoff), by target scheme.",
+    "notify_targets_failing": "Notification targets that kept failing and became a maintenance case.",
+    "sms_failed": "Messages the server's GSM modem did not send, by reason.",
 }
 
 

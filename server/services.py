@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from protocol.topics import Topics
+from server.alerts import AlertHook, no_hook
 from server.auth import TokenSigner
 from server.clock import Clock
 from server.db.engine import Database
@@ -22,3 +23,5 @@ class Services:
     signer: TokenSigner
     publisher: Publisher
     clock: Clock
+    # Runs in the transaction of every case change made through the API (notifications).
+    on_alerts: AlertHook = no_hook

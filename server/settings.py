@@ -240,6 +240,15 @@ class Settings(BaseSettings):
     mqtt_credentials: tuple[str, str] | None = Field(None, repr=False, validate_default=True)
     # SIA DC-09 receiver for alarm panels (HOST:PORT, TCP and UDP); None: no receiver.
     sia_listen: str | None = None
+    # SHOUWANG_NOTIFY: apprise URLs (space or comma separated) told of every new alarm case and
+    # every escalation.
+    notify_targets: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="SHOUWANG_NOTIFY")
+    # The console's address as people reach it, for the links in notifications.
+    public_url: str = ""
+    # The server's own GSM modem for sms:// notification targets (optional).
+    sms_port: str | None = None
+    # Seconds between notification outbox rounds when nothing wakes it; 0 turns it off.
+    notify_interval: float = Field(0.5, ge=0, le=60)
     # Declared last: when unset, it is generated and saved beside the database (or in data_dir),
     # and only once every other setting is known to be good.
     secret: str = Field(None, validate_default=True)
@@ -330,6 +339,15 @@ class Settings(BaseSettings):
             value = load_or_create_secret(_secret_dir(info.data["db_url"], info.data.get("data_dir")))
         return check_secret(value) if isinstance(value, str) else value
 
+    @field_validator("notify_targets", mode="before")
+    @classmethod
+    def _notify_targets(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return _notify_targets(value)
+        if isinstance(value, list | tuple):
+            return _notify_targets(" ".join(str(v) for v in value))
+        return value
+
     @field_validator("admin_password")
     @classmethod
     def _admin_password(cls, value: str | None) -> str | None:
@@ -346,6 +364,13 @@ class Settings(BaseSettings):
             "SHOUWANG_MQTT_PASSWORD_FILE": info.data.get("mqtt_password_file"),
         }
         return broker_login({k: str(v) for k, v in given.items() if v}, info.data["mqtt_url"])
+
+    @property
+    def console_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host, port = self.listen_addr
+        return "http://%s:%d" % ("[%s]" % host if ":" in host else host, port)
 
     @property
     def listen_addr(self) -> tuple[str, int]:
@@ -390,6 +415,16 @@ def _config_error(exc: ValidationError) -> ConfigError:
         alias = fields[name].validation_alias
         where = where.replace(name, alias if isinstance(alias, str) else "SHOUWANG_" + name.upper(), 1)
     return ConfigError("%s: %s" % (where, error["msg"]))
+
+
+def _notify_targets(value: str | None) -> tuple[str, ...]:
+    from server.errors import ServerError
+    from server.notify.targets import env_targets
+
+    try:
+        return env_targets(value)
+    except ServerError as exc:
+        raise ConfigError("SHOUWANG_NOTIFY: %s" % exc.detail) from None
 
 
 def _secret_dir(db_url: str, data_dir: Path | None) -> Path:

@@ -49,16 +49,18 @@ def act_on_case(case_id: RowId, body: ActionIn, svc: ServicesDep, scope: ScopeDe
     data = body.model_dump(exclude={"action", "note"}, exclude_none=True)
     with svc.db.write() as s:
         # apply_action finds the case inside the caller's scope (404 outside it) and checks the role.
+        now = svc.clock()
         outcome = apply_action(
             s,
             case_id,
             scope,
             body.action,
-            svc.clock(),
+            now,
             note=body.note,
             data=data,
             deadlines=svc.settings.deadlines,
         )
+        svc.on_alerts(s, outcome.alerts, now)
     # Published after the commit, so nobody hears of a change the database does not hold.
     for cmd in outcome.commands:
         svc.publisher.publish(svc.topics.cmd(cmd.gateway), dumps(cmd.payload))

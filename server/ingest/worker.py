@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from protocol.errors import ProtocolError
 from protocol.payloads import CommandResult, GatewayStatus, decode_events, encode_ack
 from protocol.topics import Topics
-from server.alerts import Alert
+from server.alerts import Alert, AlertHook, no_hook
 from server.clock import Clock, system_clock
 from server.commands import record_result
 from server.db.engine import Database
@@ -37,6 +37,7 @@ class IngestWorker:
         clock: Clock = system_clock,
         deadlines: Deadlines | None = None,
         inbox: queue.Queue[Inbound | None] | None = None,
+        on_alerts: AlertHook = no_hook,
     ) -> None:
         self.db = db
         self.publisher = publisher
@@ -45,6 +46,7 @@ class IngestWorker:
         self.clock = clock
         self.deadlines = deadlines or Deadlines()
         self.inbox: queue.Queue[Inbound | None] = inbox if inbox is not None else queue.Queue()
+        self.on_alerts = on_alerts
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -99,7 +101,9 @@ class IngestWorker:
             return None
         try:
             with self.db.write() as session:
-                result = store_events(session, batch.events, self.clock(), self.deadlines)
+                now = self.clock()
+                result = store_events(session, batch.events, now, self.deadlines)
+                self.on_alerts(session, result.alerts, now)
         except SQLAlchemyError as exc:
             # Nothing is acked, so the gateway keeps the events and sends them again.
             self.metrics.inc("ingest_errors")
@@ -148,4 +152,5 @@ class IngestWorker:
             gw.status = status.state
             gw.status_data = status.extra
             alerts = gateway_back(session, gateway, now) if changed and status.state == "online" else []
+            self.on_alerts(session, alerts, now)
         publish_alerts(self.publisher, self.topics, self.metrics, alerts)

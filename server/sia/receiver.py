@@ -30,7 +30,7 @@ from protocol.event import Event
 from protocol.ids import panel_device_id
 from protocol.kinds import Kind
 from protocol.topics import Topics
-from server.alerts import Alert
+from server.alerts import Alert, AlertHook, no_hook
 from server.clock import Clock, system_clock
 from server.db.engine import Database
 from server.db.models import Device, EventRow, PanelLink
@@ -58,8 +58,10 @@ class PanelReceiver:
         deadlines: Deadlines | None = None,
         window_past: timedelta = WINDOW_PAST,
         window_future: timedelta = WINDOW_FUTURE,
+        on_alerts: AlertHook = no_hook,
     ) -> None:
         self.db = db
+        self.on_alerts = on_alerts
         self.publisher = publisher
         self.topics = topics
         self.metrics = metrics
@@ -158,6 +160,7 @@ class PanelReceiver:
             if not fresh:
                 return []
             result = store_events(session, fresh, now, self.deadlines)
+            self.on_alerts(session, result.alerts, now)  # notifications, in the same transaction
         self.metrics.inc("events_ingested", len(result.new))
         self.metrics.inc("cases_opened", len(result.cases_opened))
         for ev in fresh:

@@ -21,7 +21,7 @@ from sqlalchemy import CursorResult, select, update
 
 from hardware.catalog import CatalogError, DeviceModel, load_catalog
 from protocol.kinds import Kind
-from server.alerts import Alert
+from server.alerts import Alert, AlertHook, no_hook
 from server.clock import Clock
 from server.db.engine import Database
 from server.db.models import Device, PanelLink
@@ -56,8 +56,10 @@ class PanelSupervisor:
         deadlines: Deadlines,
         silences: Mapping[str, float],
         interval: float = 10.0,
+        on_alerts: AlertHook = no_hook,
     ) -> None:
         self.db = db
+        self.on_alerts = on_alerts
         self.clock = clock
         self.deadlines = deadlines
         self.silences = dict(silences)
@@ -108,6 +110,7 @@ class PanelSupervisor:
                     {"last_seen": last_seen.isoformat(), "silence_s": seconds},
                 )
                 result = store_events(session, [event], now, self.deadlines)
+                self.on_alerts(session, result.alerts, now)
             log.warning("panel %s silent since %s: device_missing stored as %s", device, last_seen, event.id)
             alerts.extend(result.alerts)
         return alerts

@@ -30,6 +30,10 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "SHOUWANG_DEADLINE_INTERVAL": "2",
         "SHOUWANG_MQTT_AUTH_DIR": str(tmp_path / "broker"),
         "SHOUWANG_SIA_LISTEN": "0.0.0.0:12128",
+        "SHOUWANG_NOTIFY": "dingtalk://token1/ , json://127.0.0.1:9/hook",
+        "SHOUWANG_PUBLIC_URL": "https://duty.example.cn/",
+        "SHOUWANG_SMS_PORT": "/dev/gsm-modem",
+        "SHOUWANG_NOTIFY_INTERVAL": "2",
         "SHOUWANG_GATEWAY_CONFIG": "/etc/shouwang/gateway.toml",  # another part's variable
     }
     s = Settings.load(env)
@@ -48,6 +52,10 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "deadlines": Deadlines(accept={"panic": 45}).model_dump(),
         "deadline_interval": 2.0,
         "mqtt_auth_dir": tmp_path / "broker",
+        "notify_targets": ("dingtalk://token1/", "json://127.0.0.1:9/hook"),
+        "public_url": "https://duty.example.cn/",
+        "sms_port": "/dev/gsm-modem",
+        "notify_interval": 2.0,
         "mqtt_username": None,
         "mqtt_password": None,
         "mqtt_password_file": None,
@@ -55,6 +63,8 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "sia_listen": "0.0.0.0:12128",
     }
     assert (s.mqtt_login, s.mqtt_addr, s.client_id()) == (("server", "pw"), ("127.0.0.1", 1884), "shouwang-a")
+    assert s.console_url == "https://duty.example.cn"
+    assert Settings(secret=GOOD, listen="127.0.0.1:8100").console_url == "http://127.0.0.1:8100"
     assert s.deadlines.accept == {
         "panic": 45.0,
         "medical": 60.0,
@@ -106,6 +116,14 @@ def test_flags_win_over_the_process_environment(monkeypatch: pytest.MonkeyPatch)
         (
             {"SHOUWANG_DEADLINES": '{"cancel_grace": true}'},
             "SHOUWANG_DEADLINES.cancel_grace must be a number > 0",
+        ),
+        (
+            {"SHOUWANG_NOTIFY": "json://127.0.0.1:9/a nosuch://b"},
+            "SHOUWANG_NOTIFY: apprise does not understand this URL (scheme 'nosuch')",
+        ),
+        (
+            {"SHOUWANG_NOTIFY_INTERVAL": "-1"},
+            "SHOUWANG_NOTIFY_INTERVAL: Input should be greater than or equal to 0",
         ),
     ],
 )

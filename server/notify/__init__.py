@@ -1,0 +1,3 @@
+"""Reaching a person when nobody watches the screen: notification rules per region subtree,
+messages, a durable delivery outbox with retries, and the senders (apprise, the server's modem).
+"""
