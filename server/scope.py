@@ -74,3 +74,25 @@ def require_admin_over(scope: Scope, path: str | None) -> None:
     require_admin(scope)
     if not scope.covers(path):
         raise Forbidden("outside your region %s" % scope.region_path)
+
+
+def require_within(scope: Scope, path: str | None, what: str) -> None:
+    """The object a request addresses sits at ``path`` (its current place): outside the
+    caller's subtree it does not exist for them, so the answer is the one for a missing object."""
+    from server.errors import NotFound
+
+    if not scope.covers(path):
+        raise NotFound("%s not found" % what)
+
+
+def require_destination(scope: Scope, path: str | None, what: str) -> None:
+    """Where a write puts an object, once it is done: inside the caller's subtree. A place the
+    caller names outside its subtree is refused earlier as unknown; this catches the places a
+    write derives (a location's grid, a gateway's station) and leaving an object unplaced,
+    which only an admin of the whole tree may do."""
+    from server.errors import Forbidden
+
+    if not scope.covers(path):
+        raise Forbidden(
+            "%s would end up outside your region %s" % (what, scope.region_path), reason="outside_scope"
+        )

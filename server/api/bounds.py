@@ -39,6 +39,7 @@ Assignee = Annotated[str, _text(64)]
 UserName = Annotated[str, _text(64, min_length=1)]
 BrokerUserName = Annotated[str, _text(80, min_length=1)]
 Action = Annotated[str, _text(32, min_length=1)]
+Username = Annotated[str, _text(64, min_length=1)]
 
 # Text fields of the bodies.
 Name = Annotated[str, _text(200, min_length=1)]

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, aliased
 from server.db.models import LEVELS, Region
 from server.errors import Invalid
 from server.geo import check_geometry, contains
-from server.scope import Scope, escape_like, in_scope
+from server.scope import SYSTEM, Scope, escape_like, in_scope
 
 REGION_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}")
 MAX_PATH = 400  # regions.path
@@ -54,12 +54,13 @@ def find_region(session: Session, path: str) -> Region | None:
     return session.scalars(select(Region).where(Region.path == path)).one_or_none()
 
 
-def region_by_path(session: Session, path: str | None) -> Region | None:
-    """The region at ``path`` (None for None); an unknown path is invalid input."""
+def region_by_path(session: Session, path: str | None, scope: Scope = SYSTEM) -> Region | None:
+    """The region at ``path`` (None for None); an unknown path is invalid input, and so is one
+    outside ``scope``: it is as unknown as one that does not exist."""
     if path is None:
         return None
     region = find_region(session, path)
-    if region is None:
+    if region is None or not scope.covers(region.path):
         raise Invalid("unknown region %r" % path, reason="unknown_region")
     return region
 
