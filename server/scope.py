@@ -67,15 +67,6 @@ def require_admin(scope: Scope) -> None:
         raise Forbidden("only an admin may change this")
 
 
-def require_admin_over(scope: Scope, path: str | None) -> None:
-    """A write to something at ``path``: only an admin whose subtree holds that place."""
-    from server.errors import Forbidden
-
-    require_admin(scope)
-    if not scope.covers(path):
-        raise Forbidden("outside your region %s" % scope.region_path)
-
-
 def require_within(scope: Scope, path: str | None, what: str) -> None:
     """The object a request addresses sits at ``path`` (its current place): outside the
     caller's subtree it does not exist for them, so the answer is the one for a missing object."""
@@ -83,6 +74,16 @@ def require_within(scope: Scope, path: str | None, what: str) -> None:
 
     if not scope.covers(path):
         raise NotFound("%s not found" % what)
+
+
+def require_region_below(scope: Scope, path: str, what: str) -> None:
+    """A region an admin creates or changes lies below its own: the region it is scoped to is
+    kept by the admins above it, and one outside its subtree does not exist for it."""
+    from server.errors import Forbidden
+
+    require_within(scope, path, what)
+    if path == scope.region_path:
+        raise Forbidden("your own region %s is kept by the admins above you" % path, reason="outside_scope")
 
 
 def require_destination(scope: Scope, path: str | None, what: str) -> None:
