@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +14,10 @@ from protocol.ids import check_device_id, check_gateway_id
 from protocol.kinds import DEFAULT_PRIORITY, Kind, Priority, parse_kind, parse_priority
 
 VERSION = 1
+# Sequence numbers (the gateway's and the device's) fit a signed 64-bit column.
+MAX_SEQ = 2**63 - 1
+MAX_DATA_DEPTH = 16
+_SEQ = re.compile(r"[0-9]{1,19}")
 
 
 def format_time(at: datetime) -> str:
@@ -29,7 +35,35 @@ def parse_time(value: str) -> datetime:
         raise ProtocolError("bad_time", repr(value)) from None
     if at.tzinfo is None:
         raise ProtocolError("bad_time", "no timezone in %r" % value)
-    return at.astimezone(UTC)
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by its offset
+        raise ProtocolError("bad_time", "%r is out of range in UTC" % value) from None
+
+
+def check_data(value: Any, depth: int = 0) -> None:
+    """Event data is JSON that every reader can store and send on: finite numbers, text that
+    is Unicode (no lone surrogates, which have no UTF-8), and a bounded depth."""
+    if depth > MAX_DATA_DEPTH:
+        raise ProtocolError("bad_field", "data nests deeper than %d levels" % MAX_DATA_DEPTH)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ProtocolError("bad_field", "data holds %r, which is not JSON" % value)
+    if isinstance(value, str):
+        _check_text(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            check_data(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            check_data(item, depth + 1)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProtocolError("bad_field", "data holds text that is not Unicode") from None
 
 
 def event_id(gateway: str, seq: int) -> str:
@@ -115,14 +149,18 @@ class Event:
         check_gateway_id(gateway)
         check_device_id(device)
         prefix, _, seq_text = ident.rpartition(":")
-        if prefix != gateway or not seq_text.isdigit():
-            raise ProtocolError("bad_event_id", repr(ident))
+        # ASCII digits only: str.isdigit() also takes "²" and other scripts' digits.
+        if prefix != gateway or not _SEQ.fullmatch(seq_text) or int(seq_text) > MAX_SEQ:
+            raise ProtocolError("bad_event_id", repr(ident[:80]))
         device_seq = obj.get("device_seq")
-        if device_seq is not None and (not isinstance(device_seq, int) or isinstance(device_seq, bool)):
-            raise ProtocolError("bad_field", "device_seq must be an integer")
+        if device_seq is not None and (
+            not isinstance(device_seq, int) or isinstance(device_seq, bool) or not 0 <= device_seq <= MAX_SEQ
+        ):
+            raise ProtocolError("bad_field", "device_seq must be an integer from 0 to 2^63-1")
         data = obj.get("data", {})
         if not isinstance(data, dict):
             raise ProtocolError("bad_field", "data must be an object")
+        check_data(data)
         return cls(
             gateway=gateway,
             seq=int(seq_text),

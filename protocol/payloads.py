@@ -20,8 +20,10 @@ def _dumps(obj: object) -> bytes:
 def _loads(payload: bytes) -> Any:
     try:
         return json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError("bad_json", str(exc)) from None
+    except (ValueError, RecursionError) as exc:
+        # ValueError: not JSON, not UTF-8, or a number longer than Python reads (4300 digits);
+        # RecursionError: nested deeper than the reader goes.
+        raise ProtocolError("bad_json", str(exc)[:200]) from None
 
 
 def encode_events(events: Iterable[Event]) -> bytes:

@@ -104,6 +104,9 @@ def _fields(pairs: dict[str, Value]) -> list[str]:
         text = str(int(value)) if isinstance(value, (int, bool)) else value
         if not (_INT.fullmatch(text) or _TOKEN.fullmatch(text)):
             raise ProtocolError("bad_field", "value %r" % value)
+        if isinstance(value, str) and _INT.fullmatch(text):
+            # A token of digits reads back as an integer: sent, it would not be what was meant.
+            raise ProtocolError("bad_field", "value %r is a string that reads as an integer" % value)
         out.append(key + "=" + text)
     return out
 

@@ -65,15 +65,15 @@ log = logging.getLogger(__name__)
 API = "/api/v1"
 
 
-def bootstrap(db: Database, settings: Settings) -> None:
+def bootstrap(db: Database, settings: Settings, now: datetime) -> None:
     """Schema, first admin and seed data: everything needed before serving."""
     upgrade(db.engine)
     with db.write() as session:
         if settings.admin_password is not None:
-            ensure_user(session, "admin", settings.admin_password, "admin", None)
+            ensure_user(session, "admin", settings.admin_password, "admin", None, now)
             log.info("user admin (role admin, whole tree) is ready")
         if settings.seed_file is not None:
-            counts = apply_seed(session, load_seed_file(settings.seed_file))
+            counts = apply_seed(session, load_seed_file(settings.seed_file), now)
             log.info("seed %s applied: %s", settings.seed_file, counts)
 
 
@@ -86,7 +86,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database.open(settings.db_url)
         try:
-            bootstrap(db, settings)
+            bootstrap(db, settings, clock())
         except BaseException:
             db.close()
             raise

@@ -67,10 +67,33 @@ def require_admin(scope: Scope) -> None:
         raise Forbidden("only an admin may change this")
 
 
-def require_admin_over(scope: Scope, path: str | None) -> None:
-    """A write to something at ``path``: only an admin whose subtree holds that place."""
+def require_within(scope: Scope, path: str | None, what: str) -> None:
+    """The object a request addresses sits at ``path`` (its current place): outside the
+    caller's subtree it does not exist for them, so the answer is the one for a missing object."""
+    from server.errors import NotFound
+
+    if not scope.covers(path):
+        raise NotFound("%s not found" % what)
+
+
+def require_region_below(scope: Scope, path: str, what: str) -> None:
+    """A region an admin creates or changes lies below its own: the region it is scoped to is
+    kept by the admins above it, and one outside its subtree does not exist for it."""
     from server.errors import Forbidden
 
-    require_admin(scope)
+    require_within(scope, path, what)
+    if path == scope.region_path:
+        raise Forbidden("your own region %s is kept by the admins above you" % path, reason="outside_scope")
+
+
+def require_destination(scope: Scope, path: str | None, what: str) -> None:
+    """Where a write puts an object, once it is done: inside the caller's subtree. A place the
+    caller names outside its subtree is refused earlier as unknown; this catches the places a
+    write derives (a location's grid, a gateway's station) and leaving an object unplaced,
+    which only an admin of the whole tree may do."""
+    from server.errors import Forbidden
+
     if not scope.covers(path):
-        raise Forbidden("outside your region %s" % scope.region_path)
+        raise Forbidden(
+            "%s would end up outside your region %s" % (what, scope.region_path), reason="outside_scope"
+        )

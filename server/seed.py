@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from server.clock import system_clock
 from server.data.devices import upsert_device
 from server.data.gateways import upsert_gateway
 from server.data.regions import region_by_path, upsert_region
@@ -29,14 +31,15 @@ def load_seed_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def apply_seed(session: Session, data: dict[str, Any]) -> dict[str, int]:
+def apply_seed(session: Session, data: dict[str, Any], now: datetime | None = None) -> dict[str, int]:
+    """``now`` stamps the users' audit trail (default: the system clock)."""
     try:
-        return _apply(session, data)
+        return _apply(session, data, now or system_clock())
     except (KeyError, TypeError, AttributeError) as exc:
         raise Invalid("seed item is incomplete or malformed: %r" % exc, reason="bad_seed") from None
 
 
-def _apply(session: Session, data: dict[str, Any]) -> dict[str, int]:
+def _apply(session: Session, data: dict[str, Any], now: datetime) -> dict[str, int]:
     counts: dict[str, int] = {}
     # Parents before children, whatever order the file lists them in.
     for item in sorted(data.get("regions", []), key=lambda r: str(r["path"]).count("/")):
@@ -53,6 +56,6 @@ def _apply(session: Session, data: dict[str, Any]) -> dict[str, int]:
     counts["devices"] = len(data.get("devices", []))
     for item in data.get("users", []):
         region = region_by_path(session, item.get("region"))
-        ensure_user(session, item["username"], item["password"], item["role"], region)
+        ensure_user(session, item["username"], item["password"], item["role"], region, now)
     counts["users"] = len(data.get("users", []))
     return counts

@@ -112,7 +112,7 @@ def apply_action(
         )
     from_state = case.state
     to_state = target or from_state
-    extra = _check_data(session, case, action, data, now)
+    extra = _check_data(session, case, action, data, now, scope)
     if target is not None and target != from_state:
         keep = target == "handling" and from_state == "dispatched"  # starting work keeps the clock
         started = case.step_started_at if keep and case.step_started_at is not None else now
@@ -162,7 +162,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def _check_data(
-    session: Session, case: Case, action: str, data: dict[str, Any], now: datetime
+    session: Session, case: Case, action: str, data: dict[str, Any], now: datetime, scope: Scope
 ) -> dict[str, Any]:
     if action == "evaluate":
         score = data.get("satisfaction")
@@ -175,7 +175,9 @@ def _check_data(
         if not isinstance(path, str):
             raise Invalid("transfer needs the target region path", reason="bad_transfer")
         region = session.scalars(select(Region).where(Region.path == path)).one_or_none()
-        if region is None:
+        # A case goes only where its transferrer could still see it: a region outside the
+        # caller's subtree is as unknown as one that does not exist.
+        if region is None or not scope.covers(region.path):
             raise Invalid("unknown region %r" % path, reason="bad_transfer")
         return {"region": region}
     if action == "dispatch" and not isinstance(data.get("assignee"), str | None):

@@ -40,6 +40,7 @@ UserName = Annotated[str, _text(64, min_length=1)]
 BrokerUserName = Annotated[str, _text(80, min_length=1)]
 Action = Annotated[str, _text(32, min_length=1)]
 TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+\-/]+$")]
+Username = Annotated[str, _text(64, min_length=1)]
 
 # Text fields of the bodies.
 Name = Annotated[str, _text(200, min_length=1)]

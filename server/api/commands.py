@@ -10,9 +10,10 @@ from server.api.errors import ERRORS
 from server.api.schemas import CommandIn, CommandOut
 from server.commands import new_command
 from server.data.commands import command_in_scope
+from server.data.devices import device_on_gateway
 from server.data.gateways import gateway_in_scope
 from server.db.models import CommandRow
-from server.errors import Forbidden, NotFound
+from server.errors import Forbidden, Invalid, NotFound
 from server.publish import dumps
 
 router = APIRouter(tags=["gateways"], responses=ERRORS)
@@ -34,6 +35,10 @@ def send_command(gateway_id: GatewayId, body: CommandIn, svc: ServicesDep, scope
     with svc.db.write() as s:
         if gateway_in_scope(s, scope, gateway_id) is None:
             raise NotFound("gateway %s not found" % gateway_id)
+        device = args.get("device", "gateway")
+        if device != "gateway" and not device_on_gateway(s, scope, device, gateway_id):
+            # Only the caller's own devices, and only through the gateway they are registered to.
+            raise Invalid("unknown device %r on gateway %s" % (device, gateway_id), reason="unknown_device")
         cmd = new_command(s, gateway_id, body.op, args, scope.username, svc.clock())
         s.flush()
         row = s.get(CommandRow, cmd.payload["id"])

@@ -14,7 +14,7 @@ from server.api.schemas import DeviceIn, DeviceOut
 from server.data.devices import device_view, effective_region, upsert_device
 from server.db.models import Device, Station
 from server.errors import NotFound
-from server.scope import SYSTEM, in_subtree, require_admin, require_admin_over
+from server.scope import SYSTEM, in_subtree, require_admin, require_destination, require_within
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["devices"], responses=ERRORS)
@@ -67,8 +67,12 @@ def read_device(device_id: DeviceId, svc: ServicesDep, scope: ScopeDep) -> Devic
 )
 def save_device(device_id: DeviceId, body: DeviceIn, svc: ServicesDep, scope: ScopeDep) -> DeviceOut:
     require_admin(scope)
+    what = "device %s" % device_id
     with svc.db.write() as s:
-        upsert_device(s, device_id, body.model_dump(exclude_unset=True))
+        now = s.execute(device_view(SYSTEM, contact=False).where(Device.id == device_id)).one_or_none()
+        if now is not None:
+            require_within(scope, now.region, what)  # where it is now
+        upsert_device(s, device_id, body.model_dump(exclude_unset=True), scope)
         row = s.execute(device_view(SYSTEM, contact=True).where(Device.id == device_id)).one()
-        require_admin_over(scope, row.region)  # where it goes
+        require_destination(scope, row.region, what)  # where it goes: named, by location or station
         return DeviceOut.model_validate(row)

@@ -16,7 +16,7 @@ from server.data.gateways import gateway_in_scope, gateway_region_path, gateway_
 from server.db.models import Gateway, Station
 from server.errors import NotFound
 from server.mqtt_auth import issue_credentials, write_auth_files
-from server.scope import SYSTEM, require_admin, require_admin_over
+from server.scope import SYSTEM, require_admin, require_destination, require_within
 from server.services import Services
 
 log = logging.getLogger(__name__)
@@ -57,9 +57,12 @@ def read_gateway(gateway_id: GatewayId, svc: ServicesDep, scope: ScopeDep) -> Ga
 )
 def save_gateway(gateway_id: GatewayId, body: GatewayIn, svc: ServicesDep, scope: ScopeDep) -> GatewayOut:
     require_admin(scope)
+    what = "gateway %s" % gateway_id
     with svc.db.write() as s:
-        upsert_gateway(s, gateway_id, body.model_dump(exclude_unset=True))
-        require_admin_over(scope, gateway_region_path(s, gateway_id))  # where it goes
+        if s.get(Gateway, gateway_id) is not None:
+            require_within(scope, gateway_region_path(s, gateway_id), what)  # where it is now
+        upsert_gateway(s, gateway_id, body.model_dump(exclude_unset=True), scope)
+        require_destination(scope, gateway_region_path(s, gateway_id), what)  # where it goes
         row = s.execute(gateway_view(SYSTEM).where(Gateway.id == gateway_id)).one()
         return GatewayOut.model_validate(row)
 

@@ -12,10 +12,17 @@ from server.api.deps import ScopeDep, ServicesDep
 from server.api.errors import ERRORS
 from server.api.paging import Limit, Offset, Page, paginate
 from server.api.schemas import RegionIn, RegionOut
-from server.data.regions import children_of, import_geojson, locate_grid, region_view, upsert_region
+from server.data.regions import (
+    children_of,
+    locate_grid,
+    read_geojson,
+    region_view,
+    upsert_region,
+    upsert_regions,
+)
 from server.db.models import Region
 from server.errors import NotFound
-from server.scope import require_admin, require_admin_over
+from server.scope import require_admin, require_region_below
 
 router = APIRouter(tags=["regions"], responses=ERRORS)
 
@@ -64,7 +71,8 @@ def read_region(region_id: RowId, svc: ServicesDep, scope: ScopeDep) -> RegionOu
 
 @router.post("/regions", response_model=RegionOut, summary="Create or update a region by path")
 def save_region(body: RegionIn, svc: ServicesDep, scope: ScopeDep) -> RegionOut:
-    require_admin_over(scope, body.path)
+    require_admin(scope)
+    require_region_below(scope, body.path, "region %s" % body.path)
     with svc.db.write() as s:
         region = upsert_region(s, body.path, body.name, body.level, body.geometry)
         return RegionOut.model_validate(s.execute(region_view(scope).where(Region.id == region.id)).one())
@@ -79,10 +87,10 @@ def import_regions(
     doc: Annotated[dict[str, Any], Body()], svc: ServicesDep, scope: ScopeDep
 ) -> list[RegionOut]:
     require_admin(scope)
+    items = read_geojson(doc)
+    for path, *_ in items:  # all of them checked before any is written
+        require_region_below(scope, path, "region %s" % path)
     with svc.db.write() as s:
-        regions = import_geojson(s, doc)
-        for region in regions:
-            require_admin_over(scope, region.path)  # any region outside the subtree undoes the import
-        ids = [region.id for region in regions]
+        ids = [region.id for region in upsert_regions(s, items)]
         rows = {row.id: row for row in s.execute(region_view(scope).where(Region.id.in_(ids)))}
         return [RegionOut.model_validate(rows[i]) for i in ids]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from server.api.bounds import (
     Action,
@@ -407,7 +407,12 @@ class DeviceOut(BaseModel):
     zones: dict[str, str] | None = None
 
 
+Role = Literal["admin", "duty_officer", "grid_worker", "station_staff", "viewer"]
+
+
 class UserIn(BaseModel):
+    """A new user; the name must not exist yet (409 otherwise)."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "example": {
@@ -420,8 +425,39 @@ class UserIn(BaseModel):
     )
     username: str = Field(pattern=r"^[A-Za-z0-9_.-]{2,64}$")
     password: Password
-    role: Literal["admin", "duty_officer", "grid_worker", "station_staff", "viewer"]
-    region: RegionPath | None = None
+    role: Role
+    region: RegionPath | None = Field(
+        default=None, description="region path; null for the whole tree (admins of the whole tree only)"
+    )
+
+
+class UserPatch(BaseModel):
+    """A change to a user: only the fields present change."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"password": "another long passphrase"},
+                {"role": "viewer", "region": "c01/t03/v12"},
+                {"active": False},
+            ]
+        },
+    )
+    password: Password | None = None
+    role: Role | None = None
+    region: RegionPath | None = Field(
+        default=None, description="region path; null for the whole tree (admins of the whole tree only)"
+    )
+    active: bool | None = None
+
+    @field_validator("password", "role", "active")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Left out means unchanged; only the region has a meaning for null (the whole tree).
+        if value is None:
+            raise ValueError("may be left out but not null")
+        return value
 
 
 class UserOut(BaseModel):
@@ -442,6 +478,26 @@ class UserOut(BaseModel):
     role: str
     region: str | None
     active: bool
+
+
+class UserChangeOut(BaseModel):
+    """One entry of a user's audit trail; a password shows only as set or changed."""
+
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "example": {
+                "at": "2026-11-23T08:00:00.000Z",
+                "actor": "admin-t03",
+                "action": "change",
+                "changes": {"role": {"from": "viewer", "to": "duty_officer"}, "password": "changed"},
+            }
+        },
+    )
+    at: datetime
+    actor: str
+    action: Literal["create", "change"]
+    changes: dict[str, Any]
 
 
 class Timing(BaseModel):

@@ -13,7 +13,7 @@ from server.data.regions import region_path
 from server.data.stations import station_by_code, station_view, upsert_station
 from server.db.models import Region, Station
 from server.errors import NotFound
-from server.scope import SYSTEM, in_subtree, require_admin, require_admin_over
+from server.scope import SYSTEM, in_subtree, require_admin, require_destination, require_within
 
 router = APIRouter(tags=["stations"], responses=ERRORS)
 
@@ -49,10 +49,11 @@ def read_station(code: StationCode, svc: ServicesDep, scope: ScopeDep) -> Statio
 )
 def save_station(code: StationCode, body: StationIn, svc: ServicesDep, scope: ScopeDep) -> StationOut:
     require_admin(scope)
+    what = "station %s" % code
     with svc.db.write() as s:
         if (existing := station_by_code(s, code)) is not None:
-            require_admin_over(scope, region_path(s, existing.region_id))  # where it is now
-        upsert_station(s, code, body.model_dump(exclude_unset=True))
+            require_within(scope, region_path(s, existing.region_id), what)  # where it is now
+        upsert_station(s, code, body.model_dump(exclude_unset=True), scope)
         row = s.execute(station_view(SYSTEM).where(Station.code == code)).one()
-        require_admin_over(scope, row.region)  # where it goes
+        require_destination(scope, row.region, what)  # where it goes, named or found from lat/lon
         return StationOut.model_validate(row)

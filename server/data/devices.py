@@ -11,11 +11,12 @@ from sqlalchemy.orm import Session, aliased
 from hardware.catalog import CatalogError, load_catalog
 from protocol.errors import ProtocolError
 from protocol.ids import check_device_id
+from server.data.gateways import gateway_in_scope
 from server.data.location import set_location
 from server.data.regions import locate_grid, region_by_path
 from server.db.models import Device, Gateway, Region, Station
 from server.errors import ConfigError, Invalid
-from server.scope import Scope, in_scope
+from server.scope import SYSTEM, Scope, in_scope
 
 _override, _grid, _station_region = aliased(Region), aliased(Region), aliased(Region)
 # A device's region: its explicit override, else the grid of its own location, else its station's.
@@ -51,6 +52,12 @@ def device_view(scope: Scope, *, contact: bool) -> Select[*tuple[Any, ...]]:
     )
 
 
+def device_on_gateway(session: Session, scope: Scope, device_id: str, gateway_id: str) -> bool:
+    """The device lies in the scope and is registered to the gateway."""
+    stmt = device_view(scope, contact=False).where(Device.id == device_id, Device.gateway_id == gateway_id)
+    return session.execute(stmt).first() is not None
+
+
 @functools.cache
 def catalog_models() -> frozenset[str]:
     """Model names of the device catalog, the one the gateways load. A catalog that does not
@@ -73,8 +80,11 @@ def _panel_fields(dev: Device, data: dict[str, Any]) -> None:
         dev.zones = {(k.lstrip("0") or "0"): v for k, v in zones.items()} if zones is not None else None
 
 
-def upsert_device(session: Session, device_id: str, data: dict[str, Any]) -> Device:
-    """Only the keys present in ``data`` change: one call serves create and (partial) update."""
+def upsert_device(session: Session, device_id: str, data: dict[str, Any], scope: Scope = SYSTEM) -> Device:
+    """Only the keys present in ``data`` change: one call serves create and (partial) update.
+
+    A gateway or region named in ``data`` outside ``scope`` is as unknown as one that does not
+    exist."""
     try:
         check_device_id(device_id)
     except ProtocolError as exc:
@@ -84,7 +94,7 @@ def upsert_device(session: Session, device_id: str, data: dict[str, Any]) -> Dev
         dev = Device(id=device_id)
         session.add(dev)
     if "gateway" in data:
-        if data["gateway"] is not None and session.get(Gateway, data["gateway"]) is None:
+        if data["gateway"] is not None and gateway_in_scope(session, scope, data["gateway"]) is None:
             raise Invalid("unknown gateway %r" % data["gateway"], reason="unknown_gateway")
         dev.gateway_id = data["gateway"]
     if "model" in data:
@@ -98,7 +108,7 @@ def upsert_device(session: Session, device_id: str, data: dict[str, Any]) -> Dev
     if "name" in data:
         dev.name = data["name"]
     if "region" in data:  # the explicit override; None removes it
-        region = region_by_path(session, data["region"])
+        region = region_by_path(session, data["region"], scope)
         dev.region_id = region.id if region is not None else None
     if "holder_contact" in data:
         dev.holder_contact = data["holder_contact"]

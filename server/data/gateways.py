@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 
 from protocol.errors import ProtocolError
 from protocol.ids import check_gateway_id
-from server.data.stations import station_by_code
+from server.data.stations import station_in_scope
 from server.db.models import Gateway, Region, Station
 from server.errors import Invalid
-from server.scope import Scope, in_scope
+from server.scope import SYSTEM, Scope, in_scope
 
 
 def gateway_view(scope: Scope) -> Select[*tuple[Any, ...]]:
@@ -51,8 +51,10 @@ def gateway_region_path(session: Session, gateway_id: str) -> str | None:
     ).one_or_none()
 
 
-def upsert_gateway(session: Session, gateway_id: str, data: dict[str, Any]) -> Gateway:
-    """Only the keys present in ``data`` change: one call serves create and (partial) update."""
+def upsert_gateway(session: Session, gateway_id: str, data: dict[str, Any], scope: Scope = SYSTEM) -> Gateway:
+    """Only the keys present in ``data`` change: one call serves create and (partial) update.
+
+    A station named in ``data`` outside ``scope`` is as unknown as one that does not exist."""
     try:
         check_gateway_id(gateway_id)
     except ProtocolError as exc:
@@ -62,7 +64,7 @@ def upsert_gateway(session: Session, gateway_id: str, data: dict[str, Any]) -> G
         gw = Gateway(id=gateway_id)
         session.add(gw)
     if "station" in data:
-        station = station_by_code(session, data["station"]) if data["station"] else None
+        station = station_in_scope(session, scope, data["station"]) if data["station"] else None
         if data["station"] and station is None:
             raise Invalid("unknown station %r" % data["station"], reason="unknown_station")
         gw.station_id = station.id if station is not None else None

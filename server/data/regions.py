@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, aliased
 from server.db.models import LEVELS, Region
 from server.errors import Invalid
 from server.geo import check_geometry, contains
-from server.scope import Scope, escape_like, in_scope
+from server.scope import SYSTEM, Scope, escape_like, in_scope
 
 REGION_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}")
 MAX_PATH = 400  # regions.path
@@ -54,12 +54,13 @@ def find_region(session: Session, path: str) -> Region | None:
     return session.scalars(select(Region).where(Region.path == path)).one_or_none()
 
 
-def region_by_path(session: Session, path: str | None) -> Region | None:
-    """The region at ``path`` (None for None); an unknown path is invalid input."""
+def region_by_path(session: Session, path: str | None, scope: Scope = SYSTEM) -> Region | None:
+    """The region at ``path`` (None for None); an unknown path is invalid input, and so is one
+    outside ``scope``: it is as unknown as one that does not exist."""
     if path is None:
         return None
     region = find_region(session, path)
-    if region is None:
+    if region is None or not scope.covers(region.path):
         raise Invalid("unknown region %r" % path, reason="unknown_region")
     return region
 
@@ -102,22 +103,33 @@ def upsert_region(
     return region
 
 
-def import_geojson(session: Session, doc: Any) -> list[Region]:
-    """A FeatureCollection whose features carry ``properties.path`` and ``properties.name``
-    (``level`` optional); parents are created before children whatever the order."""
+RegionItem = tuple[str, str, str | None, dict[str, Any] | None]  # path, name, level, geometry
+
+
+def read_geojson(doc: Any) -> list[RegionItem]:
+    """The regions of a FeatureCollection whose features carry ``properties.path`` and
+    ``properties.name`` (``level`` optional), parents before children whatever the order."""
     if (
         not isinstance(doc, dict)
         or doc.get("type") != "FeatureCollection"
         or not isinstance(doc.get("features"), list)
     ):
         raise Invalid("expected a GeoJSON FeatureCollection", reason="bad_geojson")
-    items: list[tuple[str, str, str | None, dict[str, Any] | None]] = []
+    items: list[RegionItem] = []
     for i, feature in enumerate(doc["features"]):
         props = feature.get("properties") if isinstance(feature, dict) else None
         if not isinstance(props, dict) or not isinstance(props.get("path"), str) or not props.get("name"):
             raise Invalid("feature %d needs properties.path and properties.name" % i, reason="bad_geojson")
         items.append((props["path"], str(props["name"]), props.get("level"), feature.get("geometry")))
     items.sort(key=lambda it: it[0].count("/"))
+    return items
+
+
+def import_geojson(session: Session, doc: Any) -> list[Region]:
+    return upsert_regions(session, read_geojson(doc))
+
+
+def upsert_regions(session: Session, items: list[RegionItem]) -> list[Region]:
     return [upsert_region(session, path, name, level, geom) for path, name, level, geom in items]
 
 

@@ -11,7 +11,7 @@ from server.data.location import set_location
 from server.data.regions import locate_grid, region_by_path
 from server.db.models import Region, Station
 from server.errors import Invalid
-from server.scope import Scope, in_scope
+from server.scope import SYSTEM, Scope, in_scope
 
 
 def station_view(scope: Scope) -> Select[*tuple[Any, ...]]:
@@ -34,8 +34,19 @@ def station_by_code(session: Session, code: str) -> Station | None:
     return session.scalars(select(Station).where(Station.code == code)).one_or_none()
 
 
-def upsert_station(session: Session, code: str, data: dict[str, Any]) -> Station:
-    """Only the keys present in ``data`` change: one call serves create and (partial) update."""
+def station_in_scope(session: Session, scope: Scope, code: str) -> Station | None:
+    """The station, if its region lies in the scope."""
+    return session.scalars(
+        select(Station)
+        .outerjoin(Region, Station.region_id == Region.id)
+        .where(Station.code == code, in_scope(Region.path, scope))
+    ).one_or_none()
+
+
+def upsert_station(session: Session, code: str, data: dict[str, Any], scope: Scope = SYSTEM) -> Station:
+    """Only the keys present in ``data`` change: one call serves create and (partial) update.
+
+    A region named in ``data`` outside ``scope`` is as unknown as one that does not exist."""
     st = station_by_code(session, code)
     if st is None:
         if not data.get("name"):
@@ -46,7 +57,7 @@ def upsert_station(session: Session, code: str, data: dict[str, Any]) -> Station
         st.name = str(data["name"])
     set_location(data, st)
     if data.get("region") is not None:
-        region = region_by_path(session, data["region"])
+        region = region_by_path(session, data["region"], scope)
         st.region_id = region.id if region is not None else None
     elif "region" in data or st.region_id is None:
         # No explicit region: the grid its location falls in.

@@ -225,6 +225,21 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class UserChange(Base):
+    """Append-only audit of every creation and change of a user; never the password itself."""
+
+    __tablename__ = "user_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # Who did it: a user (None for the system: the first admin and seed files).
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))  # create | change
+    # {"role": {"from": ..., "to": ...}, "region": ..., "active": ..., "password": "set"|"changed"}
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True))
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

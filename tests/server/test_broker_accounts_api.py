@@ -37,7 +37,7 @@ def api(db_url: str, broker: Mosquitto, seed_file: Path, tmp_path: Path) -> Iter
             headers=running.token(*ROOT),
             json={"username": T03_ADMIN[0], "password": T03_ADMIN[1], "role": "admin", "region": "c01/t03"},
         )
-        assert made.status_code == 200, made.text
+        assert made.status_code == 201, made.text
         yield running
 
 

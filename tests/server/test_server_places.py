@@ -172,7 +172,7 @@ def test_users_are_managed_within_the_admins_subtree(server: Running) -> None:
         headers=h,
         json={"username": "admin-t05", "password": "Long-Pass-2026!", "role": "admin", "region": "c01/t05"},
     )
-    assert made.status_code == 200, made.text
+    assert made.status_code == 201, made.text
     t05 = server.token("admin-t05", "Long-Pass-2026!")
     inside = c.post(
         "/api/v1/users",
@@ -197,7 +197,7 @@ def test_users_are_managed_within_the_admins_subtree(server: Running) -> None:
     weak = c.post(
         "/api/v1/users", headers=h, json={"username": "x1", "password": "changeme", "role": "viewer"}
     )
-    assert (inside.status_code, outside.status_code, weak.status_code) == (200, 403, 422)
+    assert (inside.status_code, outside.status_code, weak.status_code) == (201, 422, 422)
     names = [u["username"] for u in c.get("/api/v1/users", headers=t05).json()["items"]]
     assert names == ["admin-t05", "duty-t05", "grid-g1"]
     assert c.get("/api/v1/users", headers=server.token("duty-c01")).status_code == 403

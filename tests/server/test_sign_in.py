@@ -132,7 +132,7 @@ def test_every_attempt_is_audited_and_read_within_scope(server: Running) -> None
             "region": "c01/t03",
         },
     )
-    assert made.status_code == 200
+    assert made.status_code == 201
     server.clock.advance(1)
     assert _sign_in(server, "duty-t05", "wrong password") == BAD
     assert _sign_in(server, "ghost", "wrong password") == BAD
