@@ -1,7 +1,7 @@
 """user audit: every creation and change of a user, who did it, when and what changed
 
 Revision ID: user_audit
-Revises: sign_in_audit
+Revises: notify_rules_and_deliveries
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "user_audit"
-down_revision = "sign_in_audit"
+down_revision = "notify_rules_and_deliveries"
 branch_labels = None
 depends_on = None
 
