@@ -14,14 +14,16 @@ follows from the route's entry in ``MATRIX``:
 
 A route of /openapi.json without an entry fails the test, so a new route cannot ship without
 deciding who may use it: add one line to ``MATRIX`` (``Entry`` says who, how to address an
-inside and an outside object, and what success looks like). For example, a CSV export of the
-caller's cases and one case's CAP document::
+inside and an outside object, and what success looks like). For example, a list and an
+object of a new kind::
 
-    ("GET", V + "/exports/cases.csv"): listing(V + "/exports/cases.csv", "device", "sn-00a3", "sn-0b01"),
-    ("GET", V + "/cases/{case_id}/cap"): Entry(
-        ROLES, lambda w, p: Call("GET", V + "/cases/%d/cap" % w.cases[p])
+    ("GET", V + "/widgets"): listing(V + "/widgets", "id", "widget-in", "widget-out"),
+    ("DELETE", V + "/widgets/{widget_id}"): Entry(
+        ADMIN, lambda w, p: Call("DELETE", V + "/widgets/" + pick(p, "widget-in", "widget-out")), ok=204
     ),
 
+A list may be JSON (a page's ``items``) or CSV (its header names the column); a stream of
+server-sent events (``stream=True``) is read until the inside case's change arrives.
 ``World`` holds the objects on both sides (stations, gateways, devices, a case and a command
 each, users, duty-room accounts); a route about a new kind of object adds its pair there.
 
@@ -43,6 +45,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
@@ -51,7 +54,8 @@ from server.settings import Settings
 from shouwang.mosquitto import Mosquitto, mosquitto_binary
 from tests.conftest import TEST_BROKER_CONF
 from tests.server.conftest import PG_URL, SECRET, SEED, _pg_schema_url
-from tests.server.srv_support import PASSWORD, FakeClock, FakeGateway, TestClient, Watcher, ev
+from tests.server.live_support import Stream, serve
+from tests.server.srv_support import PASSWORD, WAIT, FakeClock, FakeGateway, Watcher, ev
 
 ROOT = ("admin", "Admin-Password-2026")
 # One caller per role, all in township c01/t03 (duty-t03 and viewer-t03 come from the seed).
@@ -88,15 +92,17 @@ class Call:
 class World:
     """One live server with objects on both sides of the border, and a token per caller."""
 
-    client: TestClient
-    tokens: dict[str, dict[str, str]]
+    base: str
+    client: httpx.Client
+    tokens: dict[str, str]
     region_ids: dict[str, int]
     cases: dict[str, int]
     commands: dict[str, str]
+    rules: dict[str, int]
     names: Iterator[int] = field(default_factory=itertools.count)
 
     def send(self, call: Call, caller: str) -> Any:
-        headers = self.tokens.get(caller, {})
+        headers = {"Authorization": "Bearer " + self.tokens[caller]} if caller in self.tokens else {}
         return self.client.request(
             call.method, call.path, params=call.params, json=call.json, data=call.form, headers=headers
         )
@@ -130,7 +136,7 @@ class Listed:
 def listed(resp: Any, key: str) -> list[str]:
     """The ``key`` column of a list answer: a JSON page's items, or the rows of a CSV export."""
     if resp.headers.get("content-type", "").startswith("text/csv"):
-        return [row[key] for row in csv.DictReader(io.StringIO(resp.text))]
+        return [row[key] for row in csv.DictReader(io.StringIO(resp.text.removeprefix("\ufeff")))]
     return [item[key] for item in resp.json()["items"]]
 
 
@@ -142,10 +148,15 @@ class Entry:
     outside: Refused | Listed | None = NOT_FOUND  # None: the route addresses no place
     shows: tuple[str, str] | None = None  # (field, value) an inside success answers with
     public: bool = False
+    stream: bool = False  # server-sent events: read until the inside case's change arrives
 
 
-def listing(path: str, key: str, inside: str, outside: str, roles: frozenset[str] = ROLES) -> Entry:
-    return Entry(roles, lambda w, p: Call("GET", path), outside=Listed(key, inside, outside))
+def listing(
+    path: str, key: str, inside: str, outside: str, roles: frozenset[str] = ROLES, **params: str
+) -> Entry:
+    return Entry(
+        roles, lambda w, p: Call("GET", path, params=params or None), outside=Listed(key, inside, outside)
+    )
 
 
 def reading(
@@ -170,6 +181,19 @@ def _new_user(w: World, p: str) -> Call:
         "region": pick(p, "c01/t03/v12", "c01/t05"),
     }
     return Call("POST", "/api/v1/users", json=body)
+
+
+def _rule(place: str, name: str) -> dict[str, Any]:
+    # Disabled: the rules are here to be read and changed, not to send anything.
+    region = pick(place, "c01/t03", "c01/t05")
+    return {"name": name, "region": region, "target": "json://127.0.0.1:9/%s" % name, "enabled": False}
+
+
+def _delete_rule(w: World, p: str) -> Call:
+    # A rule of its own for every run of this cell.
+    made = w.root(Call("POST", V + "/notify-rules", json=_rule(p, "doomed-%d" % next(w.names))))
+    assert made.status_code == 201, made.text
+    return Call("DELETE", V + "/notify-rules/%d" % made.json()["id"])
 
 
 def _revoke(w: World, p: str) -> Call:
@@ -319,7 +343,41 @@ MATRIX: dict[tuple[str, str], Entry] = {
         lambda w, p: Call("POST", V + "/cases/%d/actions" % w.cases[p], json={"action": "supervise"}),
         shows=("device", "sn-00a3"),
     ),
+    ("GET", V + "/cases/{case_id}/cap"): Entry(
+        ROLES, lambda w, p: Call("GET", V + "/cases/%d/cap" % w.cases[p])
+    ),
     ("GET", V + "/events"): listing(V + "/events", "device", "sn-00a3", "sn-0b01"),
+    ("GET", V + "/stream"): Entry(ROLES, lambda w, p: Call("GET", V + "/stream"), stream=True),
+    # Exports.
+    ("GET", V + "/exports/cases.csv"): listing(
+        V + "/exports/cases.csv", "Device id", "sn-00a3", "sn-0b01", lang="en"
+    ),
+    ("GET", V + "/exports/kpis.csv"): Entry(
+        ROLES,
+        lambda w, p: Call(
+            "GET", V + "/exports/kpis.csv", params={**PERIOD, "region": pick(p, "c01/t03", "c01/t05")}
+        ),
+    ),
+    # Notification rules.
+    ("GET", V + "/notify-rules"): listing(V + "/notify-rules", "name", "rule-in", "rule-out", ADMIN),
+    ("POST", V + "/notify-rules"): Entry(
+        ADMIN,
+        lambda w, p: Call("POST", V + "/notify-rules", json=_rule(p, "made-%d" % next(w.names))),
+        ok=201,
+        outside=Refused(403, "forbidden"),
+        shows=("region", "c01/t03"),
+    ),
+    ("PUT", V + "/notify-rules/{rule_id}"): Entry(
+        ADMIN,
+        lambda w, p: Call(
+            "PUT", V + "/notify-rules/%d" % w.rules[p], json=_rule("inside", pick(p, "rule-in", "rule-out"))
+        ),
+        shows=("name", "rule-in"),
+    ),
+    ("DELETE", V + "/notify-rules/{rule_id}"): Entry(ADMIN, _delete_rule, ok=204),
+    ("POST", V + "/notify-rules/{rule_id}/test"): Entry(
+        ADMIN, lambda w, p: Call("POST", V + "/notify-rules/%d/test" % w.rules[p])
+    ),
     ("GET", V + "/stats"): Entry(
         ROLES,
         lambda w, p: Call("GET", V + "/stats", params={**PERIOD, "region": pick(p, "c01/t03", "c01/t05")}),
@@ -399,9 +457,9 @@ def _ok(resp: Any) -> Any:
     return resp.json()
 
 
-def _token(client: TestClient, username: str, password: str) -> dict[str, str]:
+def _token(client: httpx.Client, username: str, password: str) -> str:
     body = _ok(client.post(V + "/auth/token", data={"username": username, "password": password}))
-    return {"Authorization": "Bearer " + body["access_token"]}
+    return str(body["access_token"])
 
 
 @pytest.fixture(scope="module")
@@ -425,9 +483,13 @@ def _world(db_url: str, broker: Mosquitto, tmp_path_factory: pytest.TempPathFact
         mqtt_client_id="shouwang-matrix-%s" % uuid.uuid4().hex[:8],
         seed_file=seed,
     )
-    with TestClient(create_app(settings, clock=FakeClock())) as client:
-        assert client.app.state.link.wait_connected(10), "server did not connect to the broker"  # type: ignore[attr-defined]
+    # A real HTTP server (uvicorn on a loopback port), so the event stream is read as a browser does.
+    with (
+        serve(create_app(settings, clock=FakeClock())) as base,
+        httpx.Client(base_url=base, timeout=WAIT) as client,
+    ):
         root = _token(client, *ROOT)
+        auth = {"Authorization": "Bearer " + root}
         for name, role, region in (
             ("admin-t03", "admin", "c01/t03"),
             ("grid-t03", "grid_worker", "c01/t03"),
@@ -436,14 +498,18 @@ def _world(db_url: str, broker: Mosquitto, tmp_path_factory: pytest.TempPathFact
             ("target-out", "viewer", "c01/t05"),
         ):
             body = {"username": name, "password": PASSWORD, "role": role, "region": region}
-            _ok(client.post(V + "/users", headers=root, json=body))
+            _ok(client.post(V + "/users", headers=auth, json=body))
         grid = {"path": "c01/t05/v01/g1", "name": "第一网格", "level": "grid", "geometry": FAR}
-        _ok(client.post(V + "/regions", headers=root, json=grid))
+        _ok(client.post(V + "/regions", headers=auth, json=grid))
         for region in ("c01/t03/v12", "c01/t05/v01"):
-            _ok(client.post(V + "/broker-accounts/duty", headers=root, json={"region": region}))
+            _ok(client.post(V + "/broker-accounts/duty", headers=auth, json={"region": region}))
         commands = {
-            place: _ok(client.post(V + "/gateways/%s/commands" % gw, headers=root, json={"op": "ping"}))["id"]
+            place: _ok(client.post(V + "/gateways/%s/commands" % gw, headers=auth, json={"op": "ping"}))["id"]
             for place, gw in (("inside", "gw-dongcun-01"), ("outside", "gw-xicun-01"))
+        }
+        rules = {
+            place: _ok(client.post(V + "/notify-rules", headers=auth, json=_rule(place, name)))["id"]
+            for place, name in (("inside", "rule-in"), ("outside", "rule-out"))
         }
         watcher = Watcher(broker.url, ["sw/v1/gw/+/ack"])
         try:
@@ -457,16 +523,34 @@ def _world(db_url: str, broker: Mosquitto, tmp_path_factory: pytest.TempPathFact
         finally:
             watcher.close()
         cases = {
-            place: _ok(client.get(V + "/cases", headers=root, params={"device": device}))["items"][0]["id"]
+            place: _ok(client.get(V + "/cases", headers=auth, params={"device": device}))["items"][0]["id"]
             for place, device in (("inside", "sn-00a3"), ("outside", "sn-0b01"))
         }
-        regions = _ok(client.get(V + "/regions", headers=root, params={"limit": 500}))["items"]
+        regions = _ok(client.get(V + "/regions", headers=auth, params={"limit": 500}))["items"]
         tokens = {
             "root": root,
             **{role: _token(client, name, PASSWORD) for role, name in CALLERS.items() if name},
         }
         _token(client, "duty-t05", PASSWORD)  # a sign-in outside the callers' subtree
-        yield World(client, tokens, {r["path"]: r["id"] for r in regions}, cases, commands)
+        yield World(base, client, tokens, {r["path"]: r["id"] for r in regions}, cases, commands, rules)
+
+
+def _stream_shows_only_its_scope(world: World, caller: str, place: str) -> None:
+    """The caller's stream opens, and carries the inside case's change; a change to the outside
+    case, made first, never arrives (it would have come before the inside one)."""
+    stream = Stream(world.base, world.tokens[caller])
+    try:
+        assert stream.status == 200
+        assert stream.next().event == "ready"
+        for where in ("outside", "inside") if place == "outside" else ("inside",):
+            acted = world.root(
+                Call("POST", V + "/cases/%d/actions" % world.cases[where], json={"action": "supervise"})
+            )
+            assert acted.status_code == 200, acted.text
+        assert stream.case(world.cases["inside"]).data["case"]["device"] == "sn-00a3"
+    finally:
+        stream.close()
+    assert b"sn-0b01" not in stream.raw and b"c01/t05" not in stream.raw
 
 
 def _template(path: str) -> re.Pattern[str]:
@@ -479,6 +563,9 @@ def test_matrix(world: World, route: tuple[str, str], caller: str, place: str) -
     assert entry is not None, "%s %s has no entry in MATRIX: decide who may use it" % route
     call = entry.call(world, place)
     assert call.method == route[0] and _template(route[1]).match(call.path), (call, route)
+    if entry.stream and caller in entry.roles:
+        _stream_shows_only_its_scope(world, caller, place)
+        return
     resp = world.send(call, caller)
     got = (resp.status_code, resp.json() if resp.content and resp.status_code >= 400 else None)
     if entry.public:
@@ -619,6 +706,13 @@ MOVES = {
         NOT_FOUND,
         Call("GET", V + "/regions", params={"limit": 500}),
     ),
+    # Notification rules.
+    "move a notification rule to another township": Move(
+        "admin",
+        Call("PUT", V + "/notify-rules/{rule-in}", json=_rule("outside", "rule-in")),
+        Refused(403, "forbidden"),
+        Call("GET", V + "/notify-rules"),
+    ),
     # Cases and commands.
     "transfer a case to another township": Move(
         "duty_officer",
@@ -639,7 +733,14 @@ MOVES = {
 def test_a_write_across_the_border_is_refused_and_changes_nothing(world: World, name: str) -> None:
     move = MOVES[name]
     call, witness = (
-        Call(c.method, c.path.replace("{inside}", str(world.cases["inside"])), c.params, c.json)
+        Call(
+            c.method,
+            c.path.replace("{inside}", str(world.cases["inside"])).replace(
+                "{rule-in}", str(world.rules["inside"])
+            ),
+            c.params,
+            c.json,
+        )
         for c in (move.call, move.witness)
     )
     before = world.root(witness)
