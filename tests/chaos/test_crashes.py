@@ -1,0 +1,46 @@
+"""SIGKILL of the gateway and of the server in the middle of a burst of alarms."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.chaos.invariants import server_events, wait_healed
+from tests.chaos.stack import DONGCUN, Burst, ChaosStack
+
+pytestmark = pytest.mark.chaos
+
+PRESSES = 120  # per device: 60 panics and 60 cancels on the button, as many door events
+
+
+def test_gateway_killed_mid_burst(stack: ChaosStack) -> None:
+    button, door = stack.villager("00a3"), stack.villager("00a4")
+    gateway = stack.start_gateway(DONGCUN, [button, door])
+    stack.wait_ready([button, door])
+    burst = Burst([button, door], PRESSES).start()
+    stack.wait_for(lambda: len(button.stored()) + len(door.stored()) >= 2 + 60, "60 stored acks")
+
+    gateway.kill()
+    at_kill = len(button.stored()) + len(door.stored())
+    stack.start_gateway(DONGCUN, [button, door])
+    burst.join()
+
+    assert at_kill < 2 + 2 * PRESSES  # the kill landed in the middle of the burst
+    wait_healed(stack)
+    assert len(button.stored()) + len(door.stored()) == 2 + 2 * PRESSES
+
+
+def test_server_killed_mid_burst(stack: ChaosStack) -> None:
+    button, door = stack.villager("00a3"), stack.villager("00a4")
+    stack.start_gateway(DONGCUN, [button, door])
+    stack.wait_ready([button, door])
+    burst = Burst([button, door], PRESSES).start()
+    stack.wait_for(lambda: len(server_events(stack.db)) >= 2 + 40, "40 burst events at the server")
+
+    stack.server.kill()
+    held_at_kill = len(server_events(stack.db))
+    stack.server.start(timeout=60)
+    burst.join()
+
+    assert held_at_kill < 2 + 2 * PRESSES  # the kill landed in the middle of the burst
+    wait_healed(stack)
+    assert len(server_events(stack.db)) >= 2 + 2 * PRESSES
