@@ -248,10 +248,13 @@ class ChaosStack:
             proc.check_alive()
         self.server.check_alive()
 
-    def wait_for(self, check: Callable[[], bool], what: str, timeout: float = HEAL_S) -> None:
+    def wait_for(self, check: Callable[[], bool], what: str, timeout: float = HEAL_S,
+                 alive: bool = True) -> None:
+        """Poll ``check``; with ``alive`` every process must stay up meanwhile."""
         deadline = time.monotonic() + timeout
         while not check():
-            self.check_alive()
+            if alive:
+                self.check_alive()
             if time.monotonic() > deadline:
                 raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
             time.sleep(0.2)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
+from protocol.kinds import Kind
 from tests.chaos.invariants import server_events, wait_healed
 from tests.chaos.stack import DONGCUN, Burst, ChaosStack
 
@@ -44,3 +47,33 @@ def test_server_killed_mid_burst(stack: ChaosStack) -> None:
     assert held_at_kill < 2 + 2 * PRESSES  # the kill landed in the middle of the burst
     wait_healed(stack)
     assert len(server_events(stack.db)) >= 2 + 2 * PRESSES
+
+
+CRASH_ENV = "SHOUWANG_TEST_CRASH_AT"
+
+
+@pytest.mark.xfail(strict=True, reason="needs the transactional alert outbox and its crash point "
+                   "SHOUWANG_TEST_CRASH_AT=ingest_committed (issue 13, item 6), not on main yet")
+def test_server_killed_between_commit_and_alert(stack: ChaosStack) -> None:
+    # Armed for this start only: the server dies right after it commits its first batch.
+    stack.server.stop()
+    stack.server.env[CRASH_ENV] = "ingest_committed"
+    stack.server.start(timeout=60)
+    button = stack.villager("00a3")
+    stack.start_gateway(DONGCUN, [button])
+    seq = button.press(Kind.PANIC)
+
+    proc = stack.server.proc
+    assert proc is not None
+    stack.wait_for(lambda: proc.poll() is not None, "the server to die at its crash point", timeout=30,
+                   alive=False)
+    assert proc.returncode == -signal.SIGKILL
+    held = server_events(stack.db)
+    assert [(e.device, e.device_seq, e.kind) for e in held] == [("sn-00a3", seq, "panic")]
+    assert stack.db.rows("SELECT count(*) FROM cases") == [(1,)]
+    assert stack.duty.received() == []  # committed, and no alert left before the crash
+
+    del stack.server.env[CRASH_ENV]
+    stack.server.start(timeout=60)
+    wait_healed(stack)
+    assert [a["type"] for _, a in stack.duty.received()] == ["case_opened"]
