@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from shouwang.mosquitto import Mosquitto
+from tests.chaos.secured import secured_broker
 from tests.chaos.stack import ChaosStack, chaos_stack
 
 PG_URL = os.environ.get("SHOUWANG_TEST_POSTGRES_URL")
@@ -49,3 +50,11 @@ def server_env() -> dict[str, str]:
 def stack(tmp_path: Path, broker: Mosquitto, db_url: str, server_env: dict[str, str]) -> Iterator[ChaosStack]:
     with chaos_stack(tmp_path, broker, db_url, server_env) as st:
         yield st
+
+
+@pytest.fixture
+def secured_stack(tmp_path: Path, db_url: str) -> Iterator[ChaosStack]:
+    """The same stack on a broker with an account per client (no anonymous access)."""
+    with secured_broker(db_url) as (broker, logins):
+        with chaos_stack(tmp_path, broker, db_url, logins=logins) as st:
+            yield st

@@ -30,8 +30,9 @@ from paho.mqtt.properties import Properties
 from hardware.scripted_node import ScriptedNode
 from protocol.kinds import Kind
 from shouwang.demo import SEED
-from shouwang.local_stack import GatewayDevice, GatewayProcess, ServerProcess, write_gateway_config
+from shouwang.local_stack import GatewayDevice, GatewayProcess, ServerProcess
 from shouwang.mosquitto import Mosquitto
+from tests.chaos.secured import Logins
 
 # The demo's seed: two stations, each with a gateway, a panic button and a door sensor.
 DONGCUN = "gw-dongcun-01"
@@ -60,12 +61,15 @@ class DutyRoom:
     """A duty-room client with a persistent session: it keeps every alert published while it
     runs, across broker restarts (the broker queues QoS 1 messages for its session)."""
 
-    def __init__(self, broker_url: str, client_id: str = "chaos-duty-room") -> None:
+    def __init__(self, broker_url: str, login: tuple[str, str] | None = None,
+                 client_id: str = "chaos-duty-room") -> None:
         self.alerts: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
         subscribed: queue.Queue[bool] = queue.Queue()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         self.client.reconnect_delay_set(min_delay=1, max_delay=2)
+        if login is not None:
+            self.client.username_pw_set(*login)
 
         def on_connect(c: mqtt.Client, u: Any, f: Any, rc: Any, p: Any = None) -> None:
             c.subscribe([(t, 1) for t in DUTY_TOPICS])
@@ -201,6 +205,7 @@ class ChaosStack:
     db_url: str
     server: ServerProcess
     duty: DutyRoom
+    logins: Logins | None = None
     gateways: dict[str, GatewayProcess] = field(default_factory=dict)
     villagers: dict[str, Villager] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)
@@ -224,15 +229,9 @@ class ChaosStack:
         extra: str = "",
         env: dict[str, str] | None = None,
     ) -> GatewayProcess:
-        config = write_gateway_config(
-            self.gateway_dir(gateway_id) / "gateway.toml",
-            gateway_id,
-            self.gateway_dir(gateway_id) / "data",
-            self.broker.url,
-            [v.port for v in villagers],
-            DEVICES[gateway_id],
-            extra=extra,
-        )
+        config = self.gateway_dir(gateway_id) / "gateway.toml"
+        login = self.logins.login(gateway_id) if self.logins is not None else None
+        write_gateway_config(config, gateway_id, self.broker.url, [v.port for v in villagers], login, extra)
         proc = GatewayProcess(config, self.gateway_dir(gateway_id) / "gateway.log", env)
         proc.start()
         self.gateways[gateway_id] = proc
@@ -270,18 +269,42 @@ class ChaosStack:
         self.server.stop()
 
 
+def _toml(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+
+
+def write_gateway_config(path: Path, gateway_id: str, mqtt_url: str, ports: list[str],
+                         login: tuple[str, str] | None, extra: str = "") -> None:
+    """A station's config: its seeded devices, a short resend timer (2 s), ``extra`` TOML tables."""
+    lines = ["[gateway]", "id = %s" % _toml(gateway_id), "data_dir = %s" % _toml(str(path.parent / "data")),
+             "", "[mqtt]", "url = %s" % _toml(mqtt_url), "resend_after_s = 2.0"]
+    if login is not None:
+        lines += ["username = %s" % _toml(login[0]), "password = %s" % _toml(login[1])]
+    for port in ports:
+        lines += ["", "[[serial]]", "port = %s" % _toml(port), "baudrate = 115200"]
+    for dev in DEVICES[gateway_id]:
+        lines += ["", "[[devices]]", "id = %s" % _toml(dev.id), "name = %s" % _toml(dev.name),
+                  "model = %s" % _toml(dev.model)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
+
+
 @contextmanager
-def chaos_stack(workdir: Path, broker: Mosquitto, db_url: str, server_env: dict[str, str] | None = None
-                ) -> Iterator[ChaosStack]:
-    """Server (seeded like the demo) and the duty room; gateways are started by the scenario."""
-    duty = DutyRoom(broker.url)
-    server = ServerProcess(workdir / "server", broker.url, seed=SEED, db_url=db_url, env=server_env)
+def chaos_stack(workdir: Path, broker: Mosquitto, db_url: str, server_env: dict[str, str] | None = None,
+                logins: Logins | None = None) -> Iterator[ChaosStack]:
+    """Server (seeded like the demo) and the duty room; gateways are started by the scenario.
+    With ``logins`` every client signs in with its own broker account."""
+    env = dict(server_env or {})
+    if logins is not None:
+        env["SHOUWANG_MQTT_USERNAME"], env["SHOUWANG_MQTT_PASSWORD"] = logins.server
+    duty = DutyRoom(broker.url, logins.duty if logins is not None else None)
+    server = ServerProcess(workdir / "server", broker.url, seed=SEED, db_url=db_url, env=env)
     try:
         server.start(timeout=60)
     except BaseException:
         duty.close()
         raise
-    stack = ChaosStack(workdir, broker, db_url, server, duty)
+    stack = ChaosStack(workdir, broker, db_url, server, duty, logins)
     try:
         yield stack
     finally:
