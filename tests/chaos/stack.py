@@ -150,6 +150,11 @@ class Villager:
             self._write(line)
         return seq
 
+    def repeat(self, seqs: Iterable[int]) -> None:
+        """Send lines again byte for byte, as a node that missed their acks does."""
+        for seq in seqs:
+            self._write(self.node.lines[seq])
+
     def _retry_loop(self) -> None:
         while not self._stop.wait(self.retry_every):
             now = time.monotonic()
