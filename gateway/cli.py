@@ -59,6 +59,7 @@ def _settings(config: str | None) -> GatewaySettings:
 
 
 def _run(settings: GatewaySettings) -> int:
+    from gateway.clock_shift import ClockShift
     from gateway.daemon import Gateway
 
     stop = threading.Event()
@@ -72,7 +73,8 @@ def _run(settings: GatewaySettings) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
-    gw = Gateway(settings)
+    shift = ClockShift.from_env()  # set by the chaos tests only
+    gw = Gateway(settings) if shift is None else Gateway(settings, clock=shift.time, now=shift.now)
     gw.start()
     pid_file = settings.data_dir / PID_FILE
     pid_file.write_text("%d\n" % os.getpid())
