@@ -60,7 +60,8 @@ def panel_events(message: Message, received_at: datetime, zones: dict[str, str] 
             data["unknown_code"] = True
         if item.zone is not None:
             data["zone"] = item.zone
-            name = (zones or {}).get(item.zone.lstrip("0") or "0")
+            # Saved through the API without leading zeros; as sent, for rows written otherwise.
+            name = (zones or {}).get(item.zone.lstrip("0") or "0") or (zones or {}).get(item.zone)
             if name:
                 data["zone_name"] = name
         if item.area is not None:
