@@ -201,7 +201,7 @@ def admin(server: Running, name: str, region: str | None) -> dict[str, str]:
         headers=root,
         json={"username": name, "password": PASSWORD, "role": "admin", "region": region},
     )
-    assert resp.status_code == 200, resp.text
+    assert resp.status_code == 201, resp.text
     return server.token(name)
 
 
