@@ -7,9 +7,9 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from gateway.errors import ConfigError
+from mqttlink import BrokerUrl, UrlError
 from protocol.errors import ProtocolError
 from protocol.ids import check_device_id, check_gateway_id
 from protocol.kinds import KINDS
@@ -33,17 +33,24 @@ class MqttSettings:
     ca_file: str = ""
 
     @property
+    def broker(self) -> BrokerUrl:
+        """The URL parsed by the shared link, with this file's login and CA file."""
+        url = BrokerUrl.parse(self.url)
+        if self.username:
+            url = url.with_login(self.username, self.password)
+        return url.with_ca_file(self.ca_file) if self.ca_file else url
+
+    @property
     def tls(self) -> bool:
-        return urlsplit(self.url).scheme == "mqtts"
+        return self.broker.tls
 
     @property
     def host(self) -> str:
-        return urlsplit(self.url).hostname or "127.0.0.1"
+        return self.broker.host
 
     @property
     def port(self) -> int:
-        parts = urlsplit(self.url)
-        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        return self.broker.port
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,13 +167,10 @@ def _mqtt(raw: dict[str, Any]) -> MqttSettings:
     t = _table(raw, "mqtt")
     _unknown(t, _fields(MqttSettings), "[mqtt]")
     url = _str(t, "url", "mqtt", "mqtt://127.0.0.1:1883")
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ConfigError("mqtt.url must look like mqtt://host:port or mqtts://host:port, got %r" % url)
     try:
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise ConfigError("mqtt.url has a bad port: %r" % url) from None
+        BrokerUrl.parse(url)
+    except UrlError as exc:
+        raise ConfigError("mqtt.url %s" % exc) from None
     prefix = _str(t, "prefix", "mqtt", DEFAULT_PREFIX)
     if not prefix or any(c in prefix for c in "+#\x00") or prefix.startswith("/") or prefix.endswith("/"):
         raise ConfigError("mqtt.prefix %r is not a valid topic prefix" % prefix)

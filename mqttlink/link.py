@@ -109,6 +109,10 @@ class Link:
 
     # --- lifecycle ----------------------------------------------------------------------
 
+    def add_subscription(self, subscription: Subscription) -> None:
+        """Before ``start``: one more subscription, renewed with the others on every connect."""
+        self.subscriptions += (subscription,)
+
     def start(self) -> None:
         """Connect in the background: the owner runs (and serves) while the broker is down."""
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]

@@ -21,8 +21,8 @@ from mqttlink import (
     Subscription,
     Will,
 )
-from server.broker.mosquitto import Mosquitto, mosquitto_binary
-from tests.mqttlink.tls_support import make_ca_and_broker_cert
+from shouwang.mosquitto import Mosquitto, mosquitto_binary
+from tests.server.broker_support import make_tls_files
 
 REPO = Path(__file__).resolve().parents[2]
 TLS_CONF = REPO / "tests" / "mosquitto" / "tls.conf.in"
@@ -46,7 +46,7 @@ def tls_broker(tmp_path: Path) -> Iterator[Mosquitto]:
     if mosquitto_binary() is None:
         pytest.fail("mosquitto is not installed (.ci/run installs it)")
     mosq = Mosquitto(tmp_path / "tls-broker", template=TLS_CONF)
-    make_ca_and_broker_cert(mosq.workdir)
+    make_tls_files(mosq.workdir)  # ca.pem, broker.pem and broker.key, as tls.conf.in names them
     with mosq:
         yield mosq
 
@@ -117,8 +117,9 @@ PAHO_TLS_SOCKET = "ignore:Exception ignored in.*SSLSocket:pytest.PytestUnraisabl
 
 @pytest.mark.filterwarnings(PAHO_TLS_SOCKET)
 def test_mqtts_refuses_a_broker_signed_by_another_ca(tls_broker: Mosquitto, tmp_path: Path) -> None:
-    other = make_ca_and_broker_cert(tmp_path / "other-ca", ca_name="someone else")
-    url = BrokerUrl.parse("mqtts://127.0.0.1:%d?ca=%s" % (tls_broker.port, other.ca))
+    (tmp_path / "other-ca").mkdir()
+    other_ca, _, _ = make_tls_files(tmp_path / "other-ca", ca_name="someone else")
+    url = BrokerUrl.parse("mqtts://127.0.0.1:%d?ca=%s" % (tls_broker.port, other_ca))
     inbox: queue.Queue[LinkEvent] = queue.Queue()
     link = Link(url, "link-tls-bad", inbox, session=Session(0, CleanStart.ALWAYS))
     link.start()
