@@ -7,7 +7,11 @@ import logging
 import subprocess
 import threading
 
+from gateway.errors import GatewayError
+
 log = logging.getLogger(__name__)
+
+OUTPUTS = ("siren", "relay")
 
 
 class LocalOutputs:
@@ -16,6 +20,11 @@ class LocalOutputs:
         self.commands = dict(commands or {})
         self._lock = threading.Lock()
         self.state: dict[str, bool] = {}
+
+    def names(self) -> list[str]:
+        """Every output this station has: the wired ones and any whose state is kept."""
+        with self._lock:
+            return sorted(set(OUTPUTS) | set(self.commands) | set(self.state))
 
     def set(self, name: str, on: bool) -> None:
         with self._lock:
@@ -27,6 +36,4 @@ class LocalOutputs:
                 subprocess.run([a.replace("{on}", "1" if on else "0") for a in argv], check=True, timeout=5,
                                stdin=subprocess.DEVNULL, capture_output=True)
             except (OSError, subprocess.SubprocessError) as exc:
-                from gateway.errors import GatewayError
-
                 raise GatewayError("%s output failed: %s" % (name, exc)) from None
