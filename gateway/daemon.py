@@ -2,11 +2,12 @@
 
 ``Gateway(settings).start()`` runs everything on background threads and returns, so one
 process can host several gateways (the demo does); ``stop()`` shuts them down in order:
-adapters first (no new events), then the uplink, then the writer (commits what is queued).
+adapters first (no new events), then the uplink, then the writer (commits what is queued),
+and the station's outputs go to their safe state.
 
 What each part does lives in its own module: ``intake`` (outcomes into the outbox),
 ``radio_lines`` (radio input decoding, shared with the decode tool), ``command_router``
-(server commands), ``siren`` (the siren timer),
+(server commands), ``siren`` (the siren timer and the outputs' safe state),
 ``unknown_devices`` (devices heard for pairing), ``downlink`` (lines to nodes).
 """
 
@@ -98,6 +99,8 @@ class Gateway:
             if self._running:
                 return
             s = self.settings
+            # A crash may have left the siren on with nobody to switch it off.
+            self.siren.safe_state()
             self.unknown.open()
             self.unknown.forget(d.id for d in self.registry.known())
             self.outbox = Outbox(s.outbox_path, s.id, max_bytes=s.outbox.max_bytes,
@@ -172,6 +175,8 @@ class Gateway:
             if self.outbox is not None:
                 self.outbox.close()
             self.unknown.close()
+            # A stopped gateway cannot end the siren's time: switch it off now.
+            self.siren.safe_state()
             log.info("gateway %s stopped", self.settings.id)
 
     def __enter__(self) -> Gateway:
