@@ -18,7 +18,7 @@ from gateway.decoding import BleTracker, Decoded, Outcome, Rejected, RfMapper
 from gateway.errors import ConfigError, GatewayError
 from gateway.outbox import Incoming, Outbox, utcnow
 from gateway.radio_lines import RadioLines
-from gateway.unknown_devices import read_sightings
+from gateway.unknown_devices import COLUMNS, DB_FILE, TABLE, Sighting
 from protocol import serial_line as sl
 from protocol.errors import ProtocolError
 from protocol.ids import ble_device_id, check_device_id, serial_device_id
@@ -172,6 +172,24 @@ def outbox_summary(settings: GatewaySettings) -> dict[str, Any]:
         "oldest_pending": oldest,
         "last_seq": last["seq"],
     }
+
+
+def read_sightings(data_dir: Path) -> list[Sighting]:
+    """What a gateway using ``data_dir`` has heard, newest first (read-only)."""
+    path = data_dir / DB_FILE
+    if not path.exists():
+        return []
+    try:
+        db = Database(sqlite3.connect("file:%s?mode=ro" % path, uri=True), execute_plugins=False)
+        try:
+            if not db.table(TABLE).exists():
+                return []
+            rows = db.table(TABLE).rows_where(order_by="last_seen DESC", select=", ".join(COLUMNS))
+            return [Sighting(**row) for row in rows]
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise GatewayError("cannot read %s: %s" % (path, exc)) from None
 
 
 def unknown_devices(settings: GatewaySettings) -> list[dict[str, Any]]:

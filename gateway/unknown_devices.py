@@ -2,9 +2,10 @@
 
 The list lives in memory (bounded: neighbours' sensors must not grow it without end) and in
 the ``unknown_devices`` table of ``devices.db`` in the data directory, so ``shouwang gateway
-pair`` and ``devices`` in another process see what the running gateway heard, and a restart
-keeps it. The table is off the hot path: the gateway writes it from its tick thread when the
-list changed, never from the outbox writer.
+pair`` and ``devices`` in another process see what the running gateway heard (they read it
+with sqlite-utils, ``gateway.tools``), and a restart keeps it. The table is off the hot path:
+the gateway writes it from its tick thread when the list changed, never from the outbox
+writer, with plain sqlite3, which keeps sqlite-utils' imports out of the daemon's memory.
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import astuple, dataclass, fields, replace
 from pathlib import Path
-
-from sqlite_utils import Database
 
 from gateway.errors import GatewayError
 
@@ -26,8 +25,16 @@ log = logging.getLogger(__name__)
 MAX_UNKNOWN = 500
 DB_FILE = "devices.db"
 TABLE = "unknown_devices"
-_COLUMNS = {"device": str, "transport": str, "first_seen": float, "last_seen": float, "count": int,
-            "detail": str}
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS unknown_devices (
+    device     TEXT    NOT NULL PRIMARY KEY,
+    transport  TEXT    NOT NULL,
+    first_seen REAL    NOT NULL,
+    last_seen  REAL    NOT NULL,
+    count      INTEGER NOT NULL,
+    detail     TEXT    NOT NULL
+)
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,36 +47,21 @@ class Sighting:
     detail: str = ""
 
 
-def _open(path: Path, *, readonly: bool) -> Database:
+COLUMNS = tuple(f.name for f in fields(Sighting))
+_SELECT = "SELECT %s FROM %s ORDER BY last_seen DESC LIMIT ?" % (", ".join(COLUMNS), TABLE)
+_UPSERT = "INSERT OR REPLACE INTO %s (%s) VALUES (%s)" % (TABLE, ", ".join(COLUMNS),
+                                                         ",".join("?" * len(COLUMNS)))
+
+
+def _open(path: Path) -> sqlite3.Connection:
     try:
-        if readonly:
-            conn = sqlite3.connect("file:%s?mode=ro" % path, uri=True, check_same_thread=False)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(path), check_same_thread=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 5000")
-        db = Database(conn, execute_plugins=False)
-        if not readonly:
-            db.table(TABLE).create(_COLUMNS, pk="device", not_null=set(_COLUMNS), if_not_exists=True)
-        return db
+        conn.execute(SCHEMA)
+        return conn
     except (sqlite3.Error, OSError) as exc:
         raise GatewayError("cannot open %s: %s" % (path, exc)) from None
-
-
-def read_sightings(data_dir: Path) -> list[Sighting]:
-    """What a gateway using ``data_dir`` has heard, newest first (for the CLI tools)."""
-    path = data_dir / DB_FILE
-    if not path.exists():
-        return []
-    db = _open(path, readonly=True)
-    try:
-        if not db.table(TABLE).exists():
-            return []
-        return [Sighting(**row) for row in db.table(TABLE).rows_where(order_by="last_seen DESC")]
-    except sqlite3.Error as exc:
-        raise GatewayError("cannot read %s: %s" % (path, exc)) from None
-    finally:
-        db.close()
 
 
 class UnknownDevices:
@@ -81,7 +73,7 @@ class UnknownDevices:
         self._lock = threading.Lock()
         self._seen: dict[str, Sighting] = {}
         self._changed: set[str] = set()  # devices whose row must be written or deleted
-        self._db: Database | None = None
+        self._db: sqlite3.Connection | None = None
 
     # --- the list --------------------------------------------------------------------------
 
@@ -128,10 +120,9 @@ class UnknownDevices:
         """Open the table and take over what an earlier run heard."""
         if self.path is None:
             return
-        self._db = _open(self.path, readonly=False)
+        self._db = _open(self.path)
         try:
-            rows = [Sighting(**row) for row in self._db.table(TABLE).rows_where(order_by="last_seen DESC",
-                                                                        limit=self.limit)]
+            rows = [Sighting(*row) for row in self._db.execute(_SELECT, (self.limit,))]
         except sqlite3.Error as exc:
             raise GatewayError("cannot read %s: %s" % (self.path, exc)) from None
         with self._lock:
@@ -144,16 +135,15 @@ class UnknownDevices:
             return
         with self._lock:
             changed, self._changed = self._changed, set()
-            upsert = [asdict(self._seen[d]) for d in changed if d in self._seen]
+            upsert = [astuple(self._seen[d]) for d in changed if d in self._seen]
             gone = [d for d in changed if d not in self._seen]
         if not changed:
             return
         db = self._db
         try:
-            if upsert:
-                db.table(TABLE).upsert_all(upsert, pk="device")
-            if gone:
-                db.table(TABLE).delete_where("device IN (%s)" % ",".join("?" * len(gone)), gone)
+            with db:
+                db.executemany(_UPSERT, upsert)
+                db.executemany("DELETE FROM %s WHERE device = ?" % TABLE, [(d,) for d in gone])
         except sqlite3.Error as exc:
             with self._lock:
                 self._changed |= changed

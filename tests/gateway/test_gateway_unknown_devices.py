@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import GatewayError
-from gateway.unknown_devices import DB_FILE, Sighting, UnknownDevices, read_sightings
+from gateway.tools import read_sightings
+from gateway.unknown_devices import DB_FILE, Sighting, UnknownDevices
 from tests.gateway.gw_support import FakeClock
 
 
@@ -54,7 +55,7 @@ def test_a_failed_save_is_kept_for_the_next_one(tmp_path: Path) -> None:
     heard.open()
     heard.saw("rf-ev1527-0abcde", "rf")
     assert heard._db is not None
-    heard._db.conn.close()  # the database went away under the gateway
+    heard._db.close()  # the database went away under the gateway
     heard.save()
     assert heard.dirty
     heard._db = None
