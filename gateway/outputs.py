@@ -26,11 +26,11 @@ class LocalOutputs:
         with self._lock:
             return sorted(set(OUTPUTS) | set(self.commands) | set(self.state))
 
-    def set(self, name: str, on: bool) -> None:
+    def set(self, name: str, on: bool, *, level: int = logging.WARNING) -> None:
         with self._lock:
             self.state[name] = on
         argv = self.commands.get(name)
-        log.warning("local %s %s", name, "ON" if on else "off")
+        log.log(level, "local %s %s", name, "ON" if on else "off")
         if argv:
             try:
                 subprocess.run([a.replace("{on}", "1" if on else "0") for a in argv], check=True, timeout=5,

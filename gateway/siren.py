@@ -43,7 +43,7 @@ class Siren:
         with self._lock:
             self._until = None
         for name in self.outputs.names():
-            self._set(name, False)
+            self._set(name, False, level=logging.INFO)
 
     def on_new_events(self, items: list[Incoming]) -> None:
         """Sound on an alarm (a device taking its own alarm back is no reason to)."""
@@ -70,9 +70,9 @@ class Siren:
         if due:
             self._set("siren", False)
 
-    def _set(self, name: str, on: bool) -> None:
+    def _set(self, name: str, on: bool, level: int = logging.WARNING) -> None:
         try:
-            self.outputs.set(name, on)
+            self.outputs.set(name, on, level=level)
         except GatewayError as exc:
             self.counters.inc("errors.output")
             log.error("%s", exc)
