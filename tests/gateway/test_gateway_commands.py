@@ -239,7 +239,7 @@ def test_local_siren_sounds_on_alarm_without_uplink_and_stops_by_itself(tmp_path
 def siren_gateway(tmp_path: Path, node: PtyNode, pin: Path) -> Gateway:
     """A gateway whose siren output writes its level to ``pin``, as a GPIO line holds it."""
     from gateway.config import OutputSettings
-    from server.broker.mosquitto import free_port
+    from shouwang.processes import free_port
 
     script = "import sys; open(sys.argv[1], 'w').write(sys.argv[2])"
     outputs = OutputSettings(siren=(sys.executable, "-c", script, str(pin), "{on}"), siren_on_alarm=True,
@@ -281,7 +281,7 @@ def test_a_siren_left_on_by_a_crash_is_switched_off_at_start(tmp_path: Path) -> 
 
 def test_a_failing_output_does_not_stop_the_gateway_starting_or_stopping(tmp_path: Path) -> None:
     from gateway.config import OutputSettings
-    from server.broker.mosquitto import free_port
+    from shouwang.processes import free_port
 
     s = settings(tmp_path, "mqtt://127.0.0.1:%d" % free_port())
     gw = Gateway(replace(s, outputs=OutputSettings(siren=(str(tmp_path / "no-such-gpioset"), "{on}"))))

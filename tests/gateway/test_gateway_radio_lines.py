@@ -16,7 +16,7 @@ from gateway.radio_lines import RadioLines
 from gateway.tools import run_decode
 from protocol import serial_line as sl
 from protocol.kinds import Kind
-from server.broker.mosquitto import free_port
+from shouwang.processes import free_port
 from tests.gateway.gw_support import FakeClock, settings, wait_for
 
 DEVICES = [
