@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import field, replace
+from dataclasses import field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -301,6 +301,3 @@ def load_settings(path: str | os.PathLike[str]) -> GatewaySettings:
         raise ConfigError("%s is not valid TOML: %s" % (source, exc)) from None
     return parse_settings(raw, source)
 
-
-def with_devices(settings: GatewaySettings, devices: tuple[DeviceSettings, ...]) -> GatewaySettings:
-    return replace(settings, devices=devices)
