@@ -1,105 +1,197 @@
-"""One TOML file -> a frozen settings object; every bad value fails at load time."""
+"""One TOML file -> frozen, validated settings; every bad value fails at load time.
+
+The settings are pydantic dataclasses: the same objects are built from the file and in code
+(tests, the demo), and both are validated. A file's errors become one ``ConfigError`` naming
+each bad value where the file has it (``mqtt.url``, ``serial[0].baudrate``).
+"""
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import field
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, ConfigDict, Field, Strict, StrictBool, StrictInt, StrictStr, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+from pydantic.dataclasses import dataclass
+from pydantic_core import ArgsKwargs, ErrorDetails
 
 from gateway.errors import ConfigError
+from mqttlink import BrokerUrl, UrlError
 from protocol.errors import ProtocolError
 from protocol.ids import check_device_id, check_gateway_id
 from protocol.kinds import KINDS
 from protocol.topics import DEFAULT_PREFIX
 
 ENV_CONFIG = "SHOUWANG_GATEWAY_CONFIG"
+MAX_BATCH = 500  # the protocol's limit of events per message
 
 # Passwords that ship in examples; a gateway started with one of them is misconfigured.
 _DEFAULT_SECRETS = frozenset({"changeme", "change-me", "password", "secret", "admin", "shouwang"})
 
+_TABLE = ConfigDict(extra="forbid")
 
-@dataclass(frozen=True, slots=True)
+
+# --- value types ------------------------------------------------------------------------------
+
+def _gateway_id(value: str) -> str:
+    try:
+        return check_gateway_id(value)
+    except ProtocolError:
+        raise ValueError("%r must match [a-z0-9-]{3,32}" % value) from None
+
+
+def _device_id(value: str) -> str:
+    try:
+        return check_device_id(value)
+    except ProtocolError:
+        raise ValueError("%r is not a device id (sn-…, ble-…, rf-…)" % value) from None
+
+
+def _broker_url(value: str) -> str:
+    try:
+        BrokerUrl.parse(value)
+    except UrlError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+def _prefix(value: str) -> str:
+    if not value or any(c in value for c in "+#\x00") or value.startswith("/") or value.endswith("/"):
+        raise ValueError("%r is not a valid topic prefix" % value)
+    return value
+
+
+def _password(value: str) -> str:
+    if value.lower() in _DEFAULT_SECRETS:
+        raise ValueError("is a well-known default; set a real secret")
+    return value
+
+
+def _existing_file(value: str) -> str:
+    if value and not Path(value).is_file():
+        raise ValueError("%r does not exist" % value)
+    return value
+
+
+def _kind(value: str) -> str:
+    if value and value not in KINDS:
+        raise ValueError("%r is not an event kind (%s)" % (value, ", ".join(sorted(KINDS))))
+    return value
+
+
+def _aes_key(value: str) -> str:
+    try:
+        if value and len(bytes.fromhex(value)) != 16:
+            raise ValueError
+    except ValueError:
+        raise ValueError("must be 32 hex digits (AES-128)") from None
+    return value.lower()
+
+
+Str = StrictStr
+Number = Annotated[float, Strict()]  # an integer is a number too; a string or a bool is not
+GatewayId = Annotated[StrictStr, AfterValidator(_gateway_id)]
+DeviceId = Annotated[StrictStr, AfterValidator(_device_id)]
+Argv = tuple[Annotated[StrictStr, Field(min_length=1)], ...]  # a command and its arguments
+
+
+# --- the tables -------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True, config=_TABLE)
 class MqttSettings:
-    url: str = "mqtt://127.0.0.1:1883"
-    prefix: str = DEFAULT_PREFIX
-    username: str = ""
-    password: str = ""
-    resend_after_s: float = 5.0
-    keepalive_s: int = 30
-    session_expiry_s: int = 7 * 24 * 3600
-    ca_file: str = ""
+    url: Annotated[Str, AfterValidator(_broker_url)] = "mqtt://127.0.0.1:1883"
+    prefix: Annotated[Str, AfterValidator(_prefix)] = DEFAULT_PREFIX
+    username: Str = ""
+    password: Annotated[Str, AfterValidator(_password)] = ""
+    resend_after_s: Annotated[Number, Field(ge=0.05)] = 5.0
+    keepalive_s: Annotated[StrictInt, Field(ge=5)] = 30
+    session_expiry_s: Annotated[StrictInt, Field(ge=0)] = 7 * 24 * 3600
+    ca_file: Annotated[Str, AfterValidator(_existing_file)] = ""
+
+    def __post_init__(self) -> None:
+        if self.password and not self.username:
+            raise ValueError("password is set but username is empty")
+        if self.ca_file and not BrokerUrl.parse(self.url).tls:
+            raise ValueError("ca_file needs an mqtts:// url")
+
+    @property
+    def broker(self) -> BrokerUrl:
+        """The URL parsed by the shared link, with this table's login and CA file."""
+        url = BrokerUrl.parse(self.url)
+        if self.username:
+            url = url.with_login(self.username, self.password)
+        return url.with_ca_file(self.ca_file) if self.ca_file else url
 
     @property
     def tls(self) -> bool:
-        return urlsplit(self.url).scheme == "mqtts"
+        return self.broker.tls
 
     @property
     def host(self) -> str:
-        return urlsplit(self.url).hostname or "127.0.0.1"
+        return self.broker.host
 
     @property
     def port(self) -> int:
-        parts = urlsplit(self.url)
-        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        return self.broker.port
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_TABLE)
 class SerialSettings:
-    port: str
-    baudrate: int = 115200
-    kind: str = "node"  # "node" (our line protocol) or "rflink"
+    port: Str
+    baudrate: Annotated[StrictInt, Field(ge=300)] = 115200
+    kind: Literal["node", "rflink"] = "node"  # our line protocol, or an RFLink receiver
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_TABLE)
 class DeviceSettings:
-    id: str
-    name: str = ""
-    model: str = ""
-    kind: str = ""
-    location: str = ""
-    key: str = ""  # BTHome AES key, hex
+    id: DeviceId
+    name: Str = ""
+    model: Str = ""
+    kind: Annotated[Str, AfterValidator(_kind)] = ""
+    location: Str = ""
+    key: Annotated[Str, AfterValidator(_aes_key)] = ""  # BTHome AES key, hex
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_TABLE)
 class OutboxSettings:
-    max_bytes: int = 512 * 1024 * 1024
-    dedup_window_s: float = 24 * 3600.0
-    batch_size: int = 500
-    max_inflight_batches: int = 20
+    max_bytes: Annotated[StrictInt, Field(ge=1024 * 1024)] = 512 * 1024 * 1024
+    dedup_window_s: Annotated[Number, Field(ge=1.0)] = 24 * 3600.0
+    batch_size: Annotated[StrictInt, Field(ge=1, le=MAX_BATCH)] = MAX_BATCH
+    max_inflight_batches: Annotated[StrictInt, Field(ge=1)] = 20
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_TABLE)
 class BleSettings:
-    enabled: bool = False
-    adapter: str = ""  # "hci0"; empty = BlueZ default
-    watchdog_s: float = 120.0  # no advert for this long -> restart scanning
+    enabled: StrictBool = False
+    adapter: Str = ""  # "hci0"; empty = BlueZ default
+    watchdog_s: Annotated[Number, Field(ge=5.0)] = 120.0  # no advert for this long -> restart scanning
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_TABLE)
 class Rtl433Settings:
-    command: tuple[str, ...] = ()  # e.g. ("rtl_433", "-F", "json"); empty = not used
+    command: Argv = ()  # e.g. ("rtl_433", "-F", "json"); empty = not used
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_TABLE)
 class SupervisionSettings:
-    check_every_s: float = 30.0
-    rf_repeat_window_s: float = 1.5
+    check_every_s: Annotated[Number, Field(ge=0.1)] = 30.0
+    rf_repeat_window_s: Annotated[Number, Field(ge=0.0)] = 1.5
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_TABLE)
 class OutputSettings:
-    siren: tuple[str, ...] = ()  # argv, "{on}" replaced by 1 or 0; empty = state is only logged
-    relay: tuple[str, ...] = ()
-    siren_on_alarm: bool = False  # local first: sound the station's siren on any alarm event
-    siren_s: float = 120.0  # the siren switches itself off after this long
+    siren: Argv = ()  # argv, "{on}" replaced by 1 or 0; empty = state is only logged
+    relay: Argv = ()
+    siren_on_alarm: StrictBool = False  # local first: sound the station's siren on any alarm event
+    siren_s: Annotated[Number, Field(ge=1.0)] = 120.0  # the siren switches itself off after this long
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid", arbitrary_types_allowed=True))
 class GatewaySettings:
-    id: str
+    id: GatewayId
     data_dir: Path
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     serial: tuple[SerialSettings, ...] = ()
@@ -111,233 +203,92 @@ class GatewaySettings:
     outputs: OutputSettings = field(default_factory=OutputSettings)
     source: Path | None = None
 
+    def __post_init__(self) -> None:
+        ports = [s.port for s in self.serial]
+        if len(set(ports)) != len(ports):
+            raise ValueError("serial: a serial port is listed twice; one reader per port")
+        seen: set[str] = set()
+        for d in self.devices:
+            if d.id in seen:
+                raise ValueError("devices: device %s is listed twice" % d.id)
+            seen.add(d.id)
+
     @property
     def outbox_path(self) -> Path:
         return self.data_dir / "outbox.db"
 
 
-def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
-    value = raw.get(name, {})
-    if not isinstance(value, dict):
-        raise ConfigError("[%s] must be a table" % name)
-    return value
+# --- the file ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True, config=_TABLE)
+class _GatewayTable:
+    id: GatewayId
+    data_dir: Str
 
 
-def _str(table: dict[str, Any], key: str, where: str, default: str | None = None) -> str:
-    value = table.get(key, default)
-    if value is None:
-        raise ConfigError("%s.%s is required" % (where, key))
-    if not isinstance(value, str):
-        raise ConfigError("%s.%s must be a string, got %r" % (where, key, value))
-    return value
+@dataclass(frozen=True, slots=True, config=_TABLE)
+class _File:
+    """The TOML file as it is laid out: ``[gateway]``, ``[mqtt]``, ``[[serial]]``, ..."""
+
+    gateway: _GatewayTable
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
+    serial: tuple[SerialSettings, ...] = ()
+    devices: tuple[DeviceSettings, ...] = ()
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    ble: BleSettings = field(default_factory=BleSettings)
+    rtl433: Rtl433Settings = field(default_factory=Rtl433Settings)
+    supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
+    outputs: OutputSettings = field(default_factory=OutputSettings)
 
 
-def _num(table: dict[str, Any], key: str, where: str, default: float, low: float) -> float:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
-        raise ConfigError("%s.%s must be a number >= %s, got %r" % (where, key, low, value))
-    return float(value)
+_FILE = TypeAdapter(_File)
 
 
-def _int(table: dict[str, Any], key: str, where: str, default: int, low: int) -> int:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError("%s.%s must be an integer >= %d, got %r" % (where, key, low, value))
-    return value
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += "[%d]" % part if isinstance(part, int) else ("." if out else "") + part
+    return out
 
 
-def _fields(cls: type) -> set[str]:
-    return {f.name for f in fields(cls)}
+def _problem(err: ErrorDetails) -> str:
+    """One pydantic error as the file's author reads it: ``serial[0].baudrate: ...``."""
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    where = _where(loc)
+    if kind in ("missing", "missing_argument"):
+        return "%s is required" % where
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        return "unknown key in %s: %s" % (_where(loc[:-1]) or "the file", loc[-1])
+    if kind == "value_error":
+        text = str(err["msg"]).removeprefix("Value error, ")
+        if not where:
+            return text
+        # A check of a whole table (``__post_init__``) names its fields itself.
+        table_check = isinstance(err["input"], dict | ArgsKwargs)
+        return "%s%s %s" % (where, ":" if table_check else "", text)
+    if kind in ("dict_type", "dataclass_type"):
+        return "%s must be a table" % (where or "the file")
+    if kind == "tuple_type":
+        return "%s must be an array" % where
+    return "%s: %s, got %r" % (where, str(err["msg"]).lower(), err["input"])
 
 
-def _unknown(table: dict[str, Any], allowed: set[str], where: str) -> None:
-    extra = set(table) - allowed
-    if extra:
-        raise ConfigError("unknown key(s) in %s: %s" % (where, ", ".join(sorted(extra))))
-
-
-def _mqtt(raw: dict[str, Any]) -> MqttSettings:
-    t = _table(raw, "mqtt")
-    _unknown(t, _fields(MqttSettings), "[mqtt]")
-    url = _str(t, "url", "mqtt", "mqtt://127.0.0.1:1883")
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ConfigError("mqtt.url must look like mqtt://host:port or mqtts://host:port, got %r" % url)
-    try:
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise ConfigError("mqtt.url has a bad port: %r" % url) from None
-    prefix = _str(t, "prefix", "mqtt", DEFAULT_PREFIX)
-    if not prefix or any(c in prefix for c in "+#\x00") or prefix.startswith("/") or prefix.endswith("/"):
-        raise ConfigError("mqtt.prefix %r is not a valid topic prefix" % prefix)
-    username = _str(t, "username", "mqtt", "")
-    password = _str(t, "password", "mqtt", "")
-    if password.lower() in _DEFAULT_SECRETS:
-        raise ConfigError("mqtt.password is a well-known default; set a real secret")
-    if password and not username:
-        raise ConfigError("mqtt.password is set but mqtt.username is empty")
-    ca_file = _str(t, "ca_file", "mqtt", "")
-    if ca_file and not Path(ca_file).is_file():
-        raise ConfigError("mqtt.ca_file %r does not exist" % ca_file)
-    return MqttSettings(
-        url=url,
-        prefix=prefix,
-        username=username,
-        password=password,
-        resend_after_s=_num(t, "resend_after_s", "mqtt", 5.0, 0.05),
-        keepalive_s=_int(t, "keepalive_s", "mqtt", 30, 5),
-        session_expiry_s=_int(t, "session_expiry_s", "mqtt", 7 * 24 * 3600, 0),
-        ca_file=ca_file,
-    )
-
-
-def _serial(raw: dict[str, Any]) -> tuple[SerialSettings, ...]:
-    items = raw.get("serial", [])
-    if not isinstance(items, list):
-        raise ConfigError("[[serial]] must be an array of tables")
-    out: list[SerialSettings] = []
-    for i, t in enumerate(items):
-        where = "serial[%d]" % i
-        if not isinstance(t, dict):
-            raise ConfigError("%s must be a table" % where)
-        _unknown(t, _fields(SerialSettings), where)
-        kind = _str(t, "kind", where, "node")
-        if kind not in ("node", "rflink"):
-            raise ConfigError("%s.kind must be node or rflink, got %r" % (where, kind))
-        out.append(SerialSettings(
-            port=_str(t, "port", where),
-            baudrate=_int(t, "baudrate", where, 115200, 300),
-            kind=kind,
-        ))
-    ports = [s.port for s in out]
-    if len(set(ports)) != len(ports):
-        raise ConfigError("a serial port is listed twice; one reader per port")
-    return tuple(out)
-
-
-def _devices(raw: dict[str, Any]) -> tuple[DeviceSettings, ...]:
-    items = raw.get("devices", [])
-    if not isinstance(items, list):
-        raise ConfigError("[[devices]] must be an array of tables")
-    out: list[DeviceSettings] = []
-    seen: set[str] = set()
-    for i, t in enumerate(items):
-        where = "devices[%d]" % i
-        if not isinstance(t, dict):
-            raise ConfigError("%s must be a table" % where)
-        _unknown(t, _fields(DeviceSettings), where)
-        ident = _str(t, "id", where)
-        try:
-            check_device_id(ident)
-        except ProtocolError:
-            raise ConfigError("%s.id %r is not a device id (sn-…, ble-…, rf-…)" % (where, ident)) from None
-        if ident in seen:
-            raise ConfigError("device %s is listed twice" % ident)
-        seen.add(ident)
-        key = _str(t, "key", where, "")
-        if key:
-            try:
-                if len(bytes.fromhex(key)) != 16:
-                    raise ValueError
-            except ValueError:
-                raise ConfigError("%s.key must be 32 hex digits (AES-128)" % where) from None
-        kind = _str(t, "kind", where, "")
-        if kind and kind not in KINDS:
-            raise ConfigError("%s.kind %r is not an event kind (%s)"
-                              % (where, kind, ", ".join(sorted(KINDS))))
-        out.append(DeviceSettings(
-            id=ident,
-            name=_str(t, "name", where, ""),
-            model=_str(t, "model", where, ""),
-            kind=kind,
-            location=_str(t, "location", where, ""),
-            key=key.lower(),
-        ))
-    return tuple(out)
-
-
-def _outbox(raw: dict[str, Any]) -> OutboxSettings:
-    t = _table(raw, "outbox")
-    _unknown(t, _fields(OutboxSettings), "[outbox]")
-    return OutboxSettings(
-        max_bytes=_int(t, "max_bytes", "outbox", 512 * 1024 * 1024, 1024 * 1024),
-        dedup_window_s=_num(t, "dedup_window_s", "outbox", 24 * 3600.0, 1.0),
-        batch_size=_int(t, "batch_size", "outbox", 500, 1),
-        max_inflight_batches=_int(t, "max_inflight_batches", "outbox", 20, 1),
-    )
-
-
-def _ble(raw: dict[str, Any]) -> BleSettings:
-    t = _table(raw, "ble")
-    _unknown(t, _fields(BleSettings), "[ble]")
-    enabled = t.get("enabled", False)
-    if not isinstance(enabled, bool):
-        raise ConfigError("ble.enabled must be true or false")
-    return BleSettings(enabled=enabled, adapter=_str(t, "adapter", "ble", ""),
-                       watchdog_s=_num(t, "watchdog_s", "ble", 120.0, 5.0))
-
-
-def _rtl433(raw: dict[str, Any]) -> Rtl433Settings:
-    t = _table(raw, "rtl433")
-    _unknown(t, _fields(Rtl433Settings), "[rtl433]")
-    command = t.get("command", [])
-    if not isinstance(command, list) or not all(isinstance(c, str) and c for c in command):
-        raise ConfigError("rtl433.command must be a list of strings, e.g. [\"rtl_433\", \"-F\", \"json\"]")
-    return Rtl433Settings(command=tuple(command))
-
-
-def _supervision(raw: dict[str, Any]) -> SupervisionSettings:
-    t = _table(raw, "supervision")
-    _unknown(t, _fields(SupervisionSettings), "[supervision]")
-    return SupervisionSettings(
-        check_every_s=_num(t, "check_every_s", "supervision", 30.0, 0.1),
-        rf_repeat_window_s=_num(t, "rf_repeat_window_s", "supervision", 1.5, 0.0),
-    )
-
-
-def _argv(t: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
-    value = t.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(c, str) and c for c in value):
-        raise ConfigError("%s.%s must be a list of strings (a command and its arguments)" % (where, key))
-    return tuple(value)
-
-
-def _outputs(raw: dict[str, Any]) -> OutputSettings:
-    t = _table(raw, "outputs")
-    _unknown(t, _fields(OutputSettings), "[outputs]")
-    on_alarm = t.get("siren_on_alarm", False)
-    if not isinstance(on_alarm, bool):
-        raise ConfigError("outputs.siren_on_alarm must be true or false")
-    return OutputSettings(siren=_argv(t, "siren", "outputs"), relay=_argv(t, "relay", "outputs"),
-                          siren_on_alarm=on_alarm, siren_s=_num(t, "siren_s", "outputs", 120.0, 1.0))
+def config_error(exc: PydanticValidationError) -> ConfigError:
+    return ConfigError("; ".join(_problem(e) for e in exc.errors(include_url=False)))
 
 
 def parse_settings(raw: dict[str, Any], source: Path | None = None) -> GatewaySettings:
-    gw = _table(raw, "gateway")
-    ident = _str(gw, "id", "gateway")
     try:
-        check_gateway_id(ident)
-    except ProtocolError:
-        raise ConfigError("gateway.id %r must match [a-z0-9-]{3,32}" % ident) from None
-    data_dir = Path(_str(gw, "data_dir", "gateway"))
-    if source is not None and not data_dir.is_absolute():
-        data_dir = source.parent / data_dir
-    settings = GatewaySettings(
-        id=ident,
-        data_dir=data_dir,
-        mqtt=_mqtt(raw),
-        serial=_serial(raw),
-        devices=_devices(raw),
-        outbox=_outbox(raw),
-        ble=_ble(raw),
-        rtl433=_rtl433(raw),
-        supervision=_supervision(raw),
-        outputs=_outputs(raw),
-        source=source,
-    )
-    if settings.outbox.batch_size > 500:
-        raise ConfigError("outbox.batch_size is at most 500 events per message")
-    return settings
+        f = _FILE.validate_python(raw)
+        data_dir = Path(f.gateway.data_dir)
+        if source is not None and not data_dir.is_absolute():
+            data_dir = source.parent / data_dir
+        return GatewaySettings(id=f.gateway.id, data_dir=data_dir, mqtt=f.mqtt, serial=f.serial,
+                               devices=f.devices, outbox=f.outbox, ble=f.ble, rtl433=f.rtl433,
+                               supervision=f.supervision, outputs=f.outputs, source=source)
+    except PydanticValidationError as exc:
+        raise config_error(exc) from None
 
 
 def load_settings(path: str | os.PathLike[str]) -> GatewaySettings:
@@ -349,3 +300,4 @@ def load_settings(path: str | os.PathLike[str]) -> GatewaySettings:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError("%s is not valid TOML: %s" % (source, exc)) from None
     return parse_settings(raw, source)
+

@@ -7,7 +7,11 @@ import logging
 import subprocess
 import threading
 
+from gateway.errors import GatewayError
+
 log = logging.getLogger(__name__)
+
+OUTPUTS = ("siren", "relay")
 
 
 class LocalOutputs:
@@ -17,16 +21,19 @@ class LocalOutputs:
         self._lock = threading.Lock()
         self.state: dict[str, bool] = {}
 
-    def set(self, name: str, on: bool) -> None:
+    def names(self) -> list[str]:
+        """Every output this station has: the wired ones and any whose state is kept."""
+        with self._lock:
+            return sorted(set(OUTPUTS) | set(self.commands) | set(self.state))
+
+    def set(self, name: str, on: bool, *, level: int = logging.WARNING) -> None:
         with self._lock:
             self.state[name] = on
         argv = self.commands.get(name)
-        log.warning("local %s %s", name, "ON" if on else "off")
+        log.log(level, "local %s %s", name, "ON" if on else "off")
         if argv:
             try:
                 subprocess.run([a.replace("{on}", "1" if on else "0") for a in argv], check=True, timeout=5,
                                stdin=subprocess.DEVNULL, capture_output=True)
             except (OSError, subprocess.SubprocessError) as exc:
-                from gateway.errors import GatewayError
-
                 raise GatewayError("%s output failed: %s" % (name, exc)) from None

@@ -6,7 +6,6 @@ decoding happens in ``gateway.decoding`` so the ``decode`` tool shares it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import subprocess
 import threading
@@ -90,10 +89,14 @@ class BleScanner:
             log.exception("BLE advert handler failed")
 
     def _thread_main(self) -> None:
+        import asyncio  # only a gateway with BLE on runs an event loop (and loads asyncio)
+
         asyncio.run(self._main())
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, but notice ``stop()`` within a tenth of a second."""
+        import asyncio
+
         end = time.monotonic() + seconds
         while not self._stop.is_set() and time.monotonic() < end:
             await asyncio.sleep(min(0.1, max(0.0, end - time.monotonic())))
@@ -186,3 +189,4 @@ class LineProcess:
             log.warning("%s exited with %s; restarting in %.0f s", self.command[0], code, delay)
             self._stop.wait(delay)
             delay = min(delay * 2, 60.0)
+

@@ -20,6 +20,7 @@ from gateway.errors import AdapterError
 from gateway.outbox import LEVEL_ACCEPTED, LEVEL_DELIVERED, Appended, Incoming, utcnow
 from gateway.registry import Registry
 from gateway.sink import EventSink
+from gateway.unknown_devices import UnknownDevices
 from protocol import serial_line as sl
 from protocol.errors import ProtocolError
 from protocol.ids import serial_device_id
@@ -55,6 +56,7 @@ class NodeLines:
         on_rf: RfHandler | None = None,
         on_result: ResultHandler | None = None,
         on_heard: Callable[[str, dict[str, sl.Value]], None] | None = None,
+        unknown: UnknownDevices | None = None,
     ) -> None:
         self.sink = sink
         self.registry = registry
@@ -65,6 +67,7 @@ class NodeLines:
         self.on_rf = on_rf
         self.on_result = on_result
         self.on_heard = on_heard
+        self.unknown = unknown  # where a node not on the allowlist is listed for pairing
 
     def drop(self, reason: str, line: bytes) -> None:
         self.counters.inc("dropped." + reason)
@@ -110,7 +113,8 @@ class NodeLines:
         if self.route is not None:
             self.registry.set_route(device, self.route)
         if not self.registry.is_known(device):
-            self.registry.saw_unknown(device, "serial", msg.kind.value)
+            if self.unknown is not None:
+                self.unknown.saw(device, "serial", msg.kind.value)
             self.nak(msg.node, msg.seq, "unknown_device")
             return
         item = Incoming(device=device, kind=msg.kind, at=self.clock(), device_seq=msg.seq,

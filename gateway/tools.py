@@ -6,20 +6,23 @@ import json
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
+from sqlite_utils import Database
+
 from gateway.catalog import check_devices, load_device_catalog
 from gateway.config import DeviceSettings, GatewaySettings, load_settings
-from gateway.decoding import BleTracker, Decoded, Outcome, Rejected, RfMapper, bridge_protocols
+from gateway.decoding import BleTracker, Decoded, Outcome, Rejected, RfMapper
 from gateway.errors import ConfigError, GatewayError
 from gateway.outbox import Incoming, Outbox, utcnow
+from gateway.radio_lines import RadioLines
+from gateway.unknown_devices import COLUMNS, DB_FILE, TABLE, Sighting
 from protocol import serial_line as sl
 from protocol.errors import ProtocolError
 from protocol.ids import ble_device_id, check_device_id, serial_device_id
 from protocol.kinds import KINDS
-from protocol.rflink import parse_rflink
-from protocol.rtl433 import parse_rtl433
 
 TRANSPORTS = ("ble", "rflink", "rtl433", "serial")
 
@@ -27,7 +30,9 @@ TRANSPORTS = ("ble", "rflink", "rtl433", "serial")
 # --- decode --------------------------------------------------------------------------------
 
 class Decoder:
-    """One run of ``decode``: duplicate and replay state carries across the lines."""
+    """One run of ``decode``: duplicate and replay state carries across the lines. Radio input
+    goes through the gateway's own ``RadioLines``; serial events through the outbox's
+    duplicate rule."""
 
     def __init__(self, transport: str, *, address: str | None = None, key: bytes | None = None,
                  settings: GatewaySettings | None = None, workdir: Path | None = None) -> None:
@@ -41,8 +46,8 @@ class Decoder:
         keys: dict[str, bytes] = {}
         if key is not None and address is not None:
             keys[ble_device_id(address)] = key
-        self.ble = BleTracker(lookup, catalog, keys=keys, allow_unknown=True)
-        self.rf = RfMapper(lookup, catalog, allow_unknown=True)
+        self.radio = RadioLines(BleTracker(lookup, catalog, keys=keys, allow_unknown=True),
+                                RfMapper(lookup, catalog, allow_unknown=True))
         self._default_key = key
         self._outbox: Outbox | None = None
         if transport == "serial":
@@ -60,17 +65,9 @@ class Decoder:
         if self.transport == "ble":
             return self._ble(text)
         if self.transport == "rflink":
-            try:
-                packet = parse_rflink(text)
-                return self.rf.feed_tokens(packet.device_id, packet.tokens)
-            except ProtocolError as exc:
-                return [Rejected(None, exc.reason, exc.detail)]
+            return self.radio.rflink_line(text)
         if self.transport == "rtl433":
-            try:
-                rpacket = parse_rtl433(text)
-                return self.rf.feed_tokens(rpacket.device_id, rpacket.tokens, {"model": rpacket.model})
-            except ProtocolError as exc:
-                return [Rejected(None, exc.reason, exc.detail)]
+            return self.radio.rtl433_line(text)
         return self._serial(text)
 
     def _ble(self, text: str) -> list[Outcome]:
@@ -88,10 +85,10 @@ class Decoder:
             return [Rejected(None, "undecodable", "not hex")]
         if self._default_key is not None:
             try:
-                self.ble.keys.setdefault(ble_device_id(mac), self._default_key)
+                self.radio.ble.keys.setdefault(ble_device_id(mac), self._default_key)
             except ProtocolError as exc:
                 return [Rejected(None, exc.reason, exc.detail)]
-        return self.ble.feed(mac, data)
+        return self.radio.ble_advert(mac, data)
 
     def _serial(self, text: str) -> list[Outcome]:
         line = text.encode("ascii", errors="replace") + b"\n"
@@ -100,7 +97,7 @@ class Decoder:
         except ProtocolError as exc:
             return [Rejected(None, exc.reason, exc.detail)]
         if isinstance(msg, sl.SerialRfCode):
-            return self.rf.feed_code(bridge_protocols(msg), msg.code)
+            return self.radio.bridge_code(msg)
         if not isinstance(msg, sl.SerialEvent):
             return [Rejected(serial_device_id(msg.node), "not_an_event", type(msg).__name__)]
         device = serial_device_id(msg.node)
@@ -150,17 +147,20 @@ def run_decode(transport: str, address: str | None, key_hex: str | None, setting
 # --- status and devices ----------------------------------------------------------------------
 
 def outbox_summary(settings: GatewaySettings) -> dict[str, Any]:
+    """The outbox's backlog, read without disturbing the running gateway (read-only, WAL)."""
     path = settings.outbox_path
     if not path.exists():
         return {"outbox": str(path), "exists": False}
     try:
-        conn = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+        db = Database(sqlite3.connect("file:%s?mode=ro" % path, uri=True), execute_plugins=False)
         try:
-            by_prio = dict(conn.execute("SELECT prio, count(*) FROM events GROUP BY prio").fetchall())
-            oldest = conn.execute("SELECT min(at) FROM events").fetchone()[0]
-            last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='events'").fetchone()
+            rows = db.query("SELECT prio, count(*) AS n FROM events GROUP BY prio")
+            by_prio = {row["prio"]: row["n"] for row in rows}
+            oldest = next(db.query("SELECT min(at) AS at FROM events"))["at"]
+            last = next(db.query("SELECT coalesce(max(seq), 0) AS seq FROM sqlite_sequence"
+                                 " WHERE name = 'events'"))
         finally:
-            conn.close()
+            db.close()
     except sqlite3.Error as exc:
         raise GatewayError("cannot read %s: %s" % (path, exc)) from None
     return {
@@ -170,18 +170,32 @@ def outbox_summary(settings: GatewaySettings) -> dict[str, Any]:
         "backlog_by_priority": {name: by_prio.get(rank, 0)
                                 for rank, name in enumerate(("alarm", "fault", "status"))},
         "oldest_pending": oldest,
-        "last_seq": last[0] if last else 0,
+        "last_seq": last["seq"],
     }
 
 
-def unknown_devices(settings: GatewaySettings) -> list[dict[str, Any]]:
-    path = settings.data_dir / "unknown_devices.json"
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+def read_sightings(data_dir: Path) -> list[Sighting]:
+    """What a gateway using ``data_dir`` has heard, newest first (read-only)."""
+    path = data_dir / DB_FILE
+    if not path.exists():
         return []
+    try:
+        db = Database(sqlite3.connect("file:%s?mode=ro" % path, uri=True), execute_plugins=False)
+        try:
+            if not db.table(TABLE).exists():
+                return []
+            rows = db.table(TABLE).rows_where(order_by="last_seen DESC", select=", ".join(COLUMNS))
+            return [Sighting(**row) for row in rows]
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise GatewayError("cannot read %s: %s" % (path, exc)) from None
+
+
+def unknown_devices(settings: GatewaySettings) -> list[dict[str, Any]]:
+    """Devices the gateway heard that are not on the allowlist, newest first."""
     known = {d.id for d in settings.devices}
-    return [r for r in rows if isinstance(r, dict) and r.get("device") not in known]
+    return [asdict(s) for s in read_sightings(settings.data_dir) if s.device not in known]
 
 
 def status_report(settings: GatewaySettings) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """MQTT uplink: event batches up, server acks and commands down.
 
-paho runs its own network thread and reconnects with backoff; its callbacks only put items
-on a queue. One uplink thread owns all state (what is in flight, when to resend) and is the
-only place that decides anything. Rows are settled only on the server's ``ack`` message,
+The shared ``mqttlink.Link`` runs paho's network thread, reconnects with backoff and puts one
+typed item per callback on this uplink's queue, beside the uplink's own items (wake, stop, a
+late command result). One uplink thread owns all state (what is in flight, when to resend) and
+is the only place that decides anything. Rows are settled only on the server's ``ack`` message,
 never on PUBACK (delivery rule, docs/protocol.md).
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 import bisect
 import logging
 import queue
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -19,15 +19,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from gateway.config import GatewaySettings
 from gateway.counters import Counters
 from gateway.errors import GatewayError
 from gateway.outbox import OutboxReader, Settled
 from gateway.store import OutboxWriter
+from mqttlink import (
+    CleanStart,
+    Connected,
+    Disconnected,
+    Link,
+    LinkError,
+    Received,
+    Session,
+    Subscribed,
+    Subscription,
+    Will,
+)
 from protocol.errors import ProtocolError
 from protocol.event import Event
 from protocol.kinds import Priority
@@ -41,6 +50,31 @@ CommandFn = Callable[[Command], "CommandResult | None"]  # None: the result foll
 SettledFn = Callable[[list[Settled]], None]
 
 STATUS_EVERY_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """New rows were committed: publish them now rather than at the next tick."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Publish the offline status, disconnect and end the uplink thread."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Nothing arrived for a while: time to look at resends and the status."""
+
+
+@dataclass(frozen=True, slots=True)
+class LateResult:
+    """A command result that was not ready when its command arrived (a node's answer)."""
+
+    result: CommandResult
+
+
+UplinkItem = Connected | Subscribed | Disconnected | Received | Wake | Stop | Tick | LateResult
 
 
 @dataclass(slots=True)
@@ -89,81 +123,49 @@ class Uplink:
         self.clock = clock
         self.topics = Topics(settings.mqtt.prefix)
         self.gw = settings.id
-        self._q: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._q: queue.SimpleQueue[UplinkItem] = queue.SimpleQueue()
         self._state = _State()
         self._thread = threading.Thread(target=self._run, name="uplink:%s" % self.gw, daemon=True)
-        self._client = self._make_client()
-        self.connected = threading.Event()
-
-    # --- paho boundary: callbacks only enqueue ------------------------------------------
-
-    def _make_client(self) -> mqtt.Client:
-        m = self.settings.mqtt
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id="shouwang-%s" % self.gw,
-            protocol=mqtt.MQTTv5,
+        m = settings.mqtt
+        self._link = Link(
+            m.broker,
+            "shouwang-%s" % self.gw,
+            self._q,
+            # The gateway keeps its session: acks and commands queue at the broker while it is away.
+            session=Session(m.session_expiry_s, CleanStart.NEVER, m.keepalive_s),
+            subscriptions=[Subscription(self.topics.ack(self.gw)), Subscription(self.topics.cmd(self.gw))],
+            will=Will(self.topics.status(self.gw), GatewayStatus("offline", {"gateway": self.gw}).encode()),
+            clock=clock,
         )
-        client.will_set(self.topics.status(self.gw), GatewayStatus("offline", {"gateway": self.gw}).encode(),
-                        qos=1, retain=True)
-        if m.username:
-            client.username_pw_set(m.username, m.password or None)
-        if m.tls:
-            client.tls_set(ca_certs=m.ca_file or None)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.on_subscribe = self._on_subscribe
-        return client
-
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        if getattr(reason, "is_failure", False):
-            log.warning("broker refused connection: %s", reason)
-            return
-        _no_delay(client)
-        self._q.put(("up", bool(getattr(flags, "session_present", False))))
-
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        self._q.put(("down", str(reason)))
-
-    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
-        self._q.put(("subscribed", mid))
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self._q.put(("msg", msg.topic, bytes(msg.payload)))
+        self.connected = threading.Event()
 
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> None:
-        m = self.settings.mqtt
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = m.session_expiry_s
-        self._client.connect_async(m.host, m.port, keepalive=m.keepalive_s, clean_start=False,
-                                   properties=props)
-        self._client.loop_start()
+        self._link.start()
         self._thread.start()
 
     def stop(self, timeout: float = 3.0) -> None:
         if self._thread.is_alive():
-            self._q.put(("stop",))
+            self._q.put(Stop())
             self._thread.join(timeout + 2)
-        self._client.loop_stop()
+        self._link.stop()
 
     def wake(self, *_: object) -> None:
-        self._q.put(("wake",))
+        self._q.put(Wake())
 
     # --- the uplink thread --------------------------------------------------------------
 
     def _run(self) -> None:
         tick = min(0.25, self.settings.mqtt.resend_after_s / 4)
         while True:
+            item: UplinkItem
             try:
                 item = self._q.get(timeout=tick)
             except queue.Empty:
-                item = ("tick",)
+                item = Tick()
             try:
-                if item[0] == "stop":
+                if isinstance(item, Stop):
                     self._shutdown()
                     return
                 self._handle(item)
@@ -175,31 +177,28 @@ class Uplink:
                 self.counters.inc("errors.uplink")
                 log.exception("uplink step failed")
 
-    def _handle(self, item: tuple[Any, ...]) -> None:
+    def _handle(self, item: UplinkItem) -> None:
         st = self._state
-        kind = item[0]
-        if kind == "up":
-            log.info("connected to %s (session present: %s)", self.settings.mqtt.url, item[1])
+        if isinstance(item, Connected):
             st.connected = True
             self.counters.inc("mqtt.connects")
-            self._client.subscribe([(self.topics.ack(self.gw), 1), (self.topics.cmd(self.gw), 1)])
             self._publish_status()
             # Anything not acked yet goes out again: the server is idempotent on event id.
             st.cursors = dict.fromkeys(Priority, 0)
             st.inflight.clear()
-        elif kind == "subscribed":
+        elif isinstance(item, Subscribed):
             # Ready means acks and commands can reach us, not merely that TCP is up.
             if st.connected:
                 self.connected.set()
-        elif kind == "down":
+        elif isinstance(item, Disconnected):
             if st.connected:
-                log.warning("disconnected from broker: %s", item[1])
+                log.warning("disconnected from broker: %s", item.reason)
             st.connected = False
             self.connected.clear()
-        elif kind == "msg":
-            self._message(item[1], item[2])
-        elif kind == "result":
-            self._result(item[1])
+        elif isinstance(item, Received):
+            self._message(item.topic, item.payload)
+        elif isinstance(item, LateResult):
+            self._result(item.result)
 
     def _message(self, topic: str, payload: bytes) -> None:
         if topic == self.topics.ack(self.gw):
@@ -229,11 +228,14 @@ class Uplink:
 
     def _result(self, result: CommandResult) -> None:
         self.counters.inc("commands.%s" % ("ok" if result.ok else "failed"))
-        self._client.publish(self.topics.cmd_result(self.gw), result.encode(), qos=1)
+        try:
+            self._link.publish(self.topics.cmd_result(self.gw), result.encode())
+        except LinkError as exc:
+            log.warning("command result %s not sent: %s", result.id, exc)
 
     def publish_result(self, result: CommandResult) -> None:
         """From any thread: a command result that was not ready when the command arrived."""
-        self._q.put(("result", result))
+        self._q.put(LateResult(result))
 
     def _forget(self, ranges: list[tuple[int, int]]) -> None:
         ranges = _merge(ranges)
@@ -251,7 +253,11 @@ class Uplink:
         st.inflight = kept
 
     def _publish(self, events: list[Event]) -> bool:
-        info = self._client.publish(self.topics.events(self.gw), encode_events(events), qos=1)
+        try:
+            info = self._link.publish(self.topics.events(self.gw), encode_events(events))
+        except LinkError as exc:
+            log.warning("%s; will resend", exc)
+            return False
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             log.warning("publish failed (rc=%s); will resend", info.rc)
             return False
@@ -301,18 +307,21 @@ class Uplink:
     def _publish_status(self) -> None:
         self._state.status_at = self.clock()
         payload = GatewayStatus("online", self.status()).encode()
-        self._client.publish(self.topics.status(self.gw), payload, qos=1, retain=True)
+        try:
+            self._link.publish(self.topics.status(self.gw), payload, retain=True)
+        except LinkError as exc:
+            log.warning("status not sent: %s", exc)
 
     def _shutdown(self) -> None:
         if self._state.connected:
             body = dict(self.status())
-            info = self._client.publish(self.topics.status(self.gw), GatewayStatus("offline", body).encode(),
-                                        qos=1, retain=True)
             try:
+                offline = GatewayStatus("offline", body).encode()
+                info = self._link.publish(self.topics.status(self.gw), offline, retain=True)
                 info.wait_for_publish(2.0)
-            except (RuntimeError, ValueError):
+            except (LinkError, RuntimeError, ValueError):
                 pass
-        self._client.disconnect()
+        self._link.stop()
         self._state.connected = False
         self.connected.clear()
 
@@ -334,11 +343,3 @@ def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
 def _covered(ranges: list[tuple[int, int]], los: list[int], seq: int) -> bool:
     i = bisect.bisect_right(los, seq) - 1
     return i >= 0 and ranges[i][0] <= seq <= ranges[i][1]
-
-
-def _no_delay(client: mqtt.Client) -> None:
-    """Turn off Nagle's algorithm: paho leaves it on, and a batch published right after a
-    PUBACK would otherwise wait for the broker's delayed TCP ACK (40 ms on Linux)."""
-    sock = client.socket()
-    if isinstance(sock, socket.socket):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

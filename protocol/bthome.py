@@ -17,9 +17,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESCCM
-
 from protocol.errors import ProtocolError
 
 UUID16 = 0xFCD2
@@ -186,6 +183,10 @@ def decrypt_payload(service_data: bytes, mac: str, key: bytes) -> tuple[bytes, i
         raise ProtocolError("bad_key", "BTHome keys are 16 bytes")
     if len(service_data) < 1 + 1 + 4 + 4:
         raise ProtocolError("truncated", "encrypted advert of %d bytes" % len(service_data))
+    # Imported on first use: a gateway without encrypted BLE devices never loads AES (9 MB RSS).
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESCCM
+
     info = service_data[0]
     ciphertext, counter, mic = service_data[1:-8], service_data[-8:-4], service_data[-4:]
     try:
@@ -200,6 +201,8 @@ def encrypt_payload(objects: bytes, mac: str, key: bytes, counter: int, info: in
     """Build encrypted service data (what a device with ``key`` sends); used by tests and tools."""
     if len(key) != 16:
         raise ProtocolError("bad_key", "BTHome keys are 16 bytes")
+    from cryptography.hazmat.primitives.ciphers.aead import AESCCM
+
     count = struct.pack("<I", counter)
     sealed = AESCCM(key, tag_length=4).encrypt(_nonce(_mac_bytes(mac), info, count), objects, None)
     return bytes([info]) + sealed[:-4] + count + sealed[-4:]

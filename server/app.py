@@ -98,7 +98,12 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
 
         modem = GsmModem(settings.sms_port) if settings.sms_port else None
         link = MqttLink(
-            host, port, settings.client_id(), topics, inbox, settings.session_expiry, settings.mqtt_login
+            settings.mqtt_url,
+            settings.client_id(),
+            topics,
+            inbox,
+            settings.session_expiry,
+            settings.mqtt_login,
         )
         worker = IngestWorker(db, link, topics, metrics, clock, settings.deadlines, inbox, on_alerts=notify)
         app.state.services = Services(

@@ -13,7 +13,6 @@ import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -32,6 +31,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from mqttlink import BrokerUrl, UrlError
 from server.broker_login import broker_login
 from server.errors import ConfigError
 from server.passwords import password_problem
@@ -42,6 +42,7 @@ DEFAULT_DB = "sqlite:///shouwang.db"
 DEFAULT_MQTT = "mqtt://127.0.0.1:1883"
 DEFAULT_LISTEN = "127.0.0.1:8000"
 DEFAULT_PREFIX = "sw/v1"
+SESSION_EXPIRY_S = 5
 SECRET_FILE = "shouwang.secret"
 MIN_SECRET = 32
 # Values copied from examples and tutorials: whoever ships them shares them with everyone.
@@ -93,23 +94,22 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def parse_mqtt_url(value: str) -> tuple[str, int]:
-    parts = urlsplit(value)
-    if parts.scheme != "mqtt" or not parts.hostname:
-        raise ConfigError("MQTT URL must look like mqtt://HOST:PORT, got %r" % value)
+def mqtt_broker(value: str) -> BrokerUrl:
+    """``mqtt://[user:password@]HOST[:PORT]`` or ``mqtts://...[?ca=FILE]``, parsed by the shared link."""
     try:
-        port = parts.port or 1883
-    except ValueError:
-        raise ConfigError("bad port in MQTT URL %r" % value) from None
-    return parts.hostname, port
+        return BrokerUrl.parse(value)
+    except UrlError as exc:
+        raise ConfigError("MQTT URL %s" % exc) from None
+
+
+def parse_mqtt_url(value: str) -> tuple[str, int]:
+    broker = mqtt_broker(value)
+    return broker.host, broker.port
 
 
 def mqtt_login(url: str) -> tuple[str, str] | None:
     """``mqtt://user:password@host:port``: the server's own broker account, if any."""
-    parts = urlsplit(url)
-    if not parts.username:
-        return None
-    return unquote(parts.username), unquote(parts.password or "")
+    return mqtt_broker(url).login
 
 
 def check_db_url(value: str) -> str:
@@ -225,8 +225,10 @@ class Settings(BaseSettings):
     mqtt_client_id: str = ""
     seed_file: Path | None = Field(None, validation_alias="SHOUWANG_SEED")
     token_ttl: float = Field(12 * 3600.0, gt=0, le=30 * 86400)
-    # MQTT v5 session expiry: how long the broker keeps our queue while we are away.
-    session_expiry: int = Field(7 * 24 * 3600, ge=0, le=2**32 - 1)
+    # MQTT v5 session expiry: how long the broker keeps this instance's session (and its share
+    # of the events subscription) after it leaves. Short on purpose: the gateways resend what
+    # was not acked, so an instance that is gone must stop taking a share within seconds.
+    session_expiry: int = Field(SESSION_EXPIRY_S, ge=0, le=2**32 - 1)
     deadlines: Annotated[Deadlines, NoDecode] = Field(default_factory=Deadlines)
     # Seconds between deadline checks; 0 turns the checker off (tests drive it by hand).
     deadline_interval: float = Field(1.0, ge=0, le=60)
@@ -397,7 +399,7 @@ class Settings(BaseSettings):
         return "sw-" + digest.hexdigest()[:24]
 
     def client_id(self) -> str:
-        # Stable across restarts, so the broker's persistent session (our queue) is found again.
+        # One id per instance; each start begins a fresh session (see ``session_expiry``).
         # A broker that binds client ids to accounts uses the user name anyway.
         login = self.mqtt_login
         return self.mqtt_client_id or (login[0] if login else "shouwang-server-%s" % socket.gethostname())

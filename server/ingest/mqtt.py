@@ -1,26 +1,41 @@
-"""The MQTT link: paho callbacks become queue items here and nowhere else."""
+"""The server's MQTT link: the shared ``mqttlink.Link`` with the server's subscriptions and session.
+
+Messages go to the ingest worker's inbox as ``Inbound`` items, except those of a ``Listener``
+(another reader on the same connection, such as the consoles' live feed); connection changes
+are logged and told to the listeners (``connected`` tells the health check whether the alarm
+path is up).
+"""
 
 from __future__ import annotations
 
 import logging
 import queue
-import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.subscribeoptions import SubscribeOptions
+from paho.mqtt.client import topic_matches_sub
 
-from protocol.topics import SHARE_GROUP, Topics
+from mqttlink import (
+    BrokerUrl,
+    CleanStart,
+    Disconnected,
+    Link,
+    LinkError,
+    LinkEvent,
+    Received,
+    Session,
+    Subscribed,
+    Subscription,
+)
+from protocol.topics import Topics
 from server.errors import ServerError
 
 log = logging.getLogger(__name__)
+
+# A message as the worker reads it: topic, payload and the monotonic time of reception.
+Inbound = Received
 
 
 class Publisher(Protocol):
@@ -31,134 +46,107 @@ class Publisher(Protocol):
 class Listener:
     """Another reader on the server's one connection (the broker binds client ids to accounts,
     so an instance has exactly one): subscribed at QoS 0, so nothing is queued for it in the
-    kept session while the server is away. ``on_state`` hears of subscribed / disconnected."""
+    session while the server is away. ``on_state`` hears of subscribed / disconnected."""
 
     topic_filter: str
     on_message: Callable[[bytes], None]
     on_state: Callable[[bool], None]
 
 
-@dataclass(frozen=True)
-class Inbound:
-    topic: str
-    payload: bytes
-    received: float  # time.monotonic() at reception, for the ingest latency figure
-
-
 class MqttError(ServerError):
     reason = "mqtt"
 
 
-class MqttLink:
-    """One paho client (MQTT v5, persistent session) feeding ``inbox``.
+class _Router:
+    """On paho's thread: a listener's messages to the listener, every other message to the
+    worker's inbox; connection changes to the log and the listeners."""
 
-    paho's own thread reconnects with backoff; on every (re)connect we subscribe again, which
-    is harmless when the broker kept the session and necessary when it did not.
-    """
+    def __init__(self, inbox: queue.Queue[Inbound | None], url: BrokerUrl) -> None:
+        self.inbox = inbox
+        self.url = url
+        self.listeners: list[Listener] = []
+
+    def put(self, item: LinkEvent, /) -> None:
+        if isinstance(item, Received):
+            for lst in self.listeners:
+                if topic_matches_sub(lst.topic_filter, item.topic):
+                    lst.on_message(item.payload)
+                    return
+            self.inbox.put(item)
+        elif isinstance(item, Subscribed):
+            for lst in self.listeners:
+                lst.on_state(True)
+        elif isinstance(item, Disconnected):
+            for lst in self.listeners:
+                lst.on_state(False)
+            log.warning("MQTT disconnected from %s: %s", self.url, item.reason)
+
+
+def server_subscriptions(topics: Topics) -> list[Subscription]:
+    return [
+        Subscription(topics.all_gateways("events", shared=True)),
+        # Status is retained, and shared subscriptions get no retained messages, so every
+        # instance reads it; updating it is idempotent.
+        Subscription(topics.all_gateways("status")),
+        Subscription(topics.all_gateways("cmd/result", shared=True)),
+    ]
+
+
+class MqttLink:
+    """One server instance's link. The application ack makes delivery safe without a long
+    broker session (whatever the broker queued for an instance that went away is resent by its
+    gateway), so each start begins a clean session, a reconnect after a blip resumes it, and the
+    broker drops it, with its place in the shared subscription, ``session_expiry`` seconds after
+    the instance leaves. The clean start also drops a group that a session kept from an older
+    version still holds (``$share/shouwang/...``, from before the group was derived from the
+    secret), which would otherwise deliver every event twice."""
 
     def __init__(
         self,
-        host: str,
-        port: int,
+        url: str | BrokerUrl,
         client_id: str,
         topics: Topics,
         inbox: queue.Queue[Inbound | None],
-        session_expiry: int = 7 * 24 * 3600,
+        session_expiry: int,
         login: tuple[str, str] | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
+        try:
+            self.url = url if isinstance(url, BrokerUrl) else BrokerUrl.parse(url)
+        except LinkError as exc:
+            raise MqttError("MQTT URL %s" % exc) from None
+        if login is not None:
+            self.url = self.url.with_login(*login)
         self.topics = topics
         self.inbox = inbox
-        self.session_expiry = session_expiry
-        self.connected = threading.Event()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        if login is not None:
-            self._client.username_pw_set(*login)
-        self._client.max_queued_messages_set(0)
-        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_subscribe = self._on_subscribe
-        self._sub_mid: int | None = None
-        self._client.on_message = self._on_message
-        self._listeners: list[Listener] = []
+        self._router = _Router(inbox, self.url)
+        self._link = Link(
+            self.url,
+            client_id,
+            self._router,
+            session=Session(session_expiry, CleanStart.FIRST_CONNECT, keepalive_s=30),
+            subscriptions=server_subscriptions(topics),
+        )
 
     def listen(self, listener: Listener) -> None:
         """Add a reader before ``start``; its messages never reach the ingest queue."""
-        self._listeners.append(listener)
-        self._client.message_callback_add(
-            listener.topic_filter, lambda c, u, msg: listener.on_message(bytes(msg.payload))
-        )
+        self._router.listeners.append(listener)
+        self._link.add_subscription(Subscription(listener.topic_filter, qos=0))
+
+    @property
+    def connected(self) -> threading.Event:
+        return self._link.ready
 
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self.session_expiry
-        # connect_async: the server starts (and serves REST) even while the broker is down.
-        self._client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=props)
-        self._client.loop_start()
+        self._link.start()
 
     def stop(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._link.stop()
 
     def wait_connected(self, timeout: float) -> bool:
-        return self.connected.wait(timeout)
+        return self._link.ready.wait(timeout)
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
-        # QoS 1 messages published while disconnected stay in paho's queue until reconnect.
-        info = self._client.publish(topic, payload, qos=1, retain=retain)
-        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            raise MqttError("publish to %s failed: %s" % (topic, mqtt.error_string(info.rc)))
-
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        if reason.is_failure:
-            log.warning("MQTT connect to %s:%d refused: %s", self.host, self.port, reason)
-            return
-        log.info("MQTT connected to %s:%d (session present: %s)", self.host, self.port, flags.session_present)
-        _no_delay(client)
-        opts = SubscribeOptions(qos=1)
-        _, self._sub_mid = client.subscribe(
-            [
-                (self.topics.all_gateways("events", shared=True), opts),
-                # Status is retained, and shared subscriptions get no retained messages,
-                # so every instance reads it; updating it is idempotent.
-                (self.topics.all_gateways("status"), opts),
-                (self.topics.all_gateways("cmd/result", shared=True), opts),
-                *((lst.topic_filter, SubscribeOptions(qos=0)) for lst in self._listeners),
-            ]
-        )
-        if self.topics.share_group != SHARE_GROUP:
-            # A session kept from before the group was derived from the secret still holds the
-            # old one; in both groups every event would arrive twice.
-            legacy = Topics(self.topics.prefix)
-            client.unsubscribe([legacy.all_gateways(c, shared=True) for c in ("events", "cmd/result")])
-
-    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
-        # Ready means subscribed: a message published before the broker has our subscription
-        # (and no session of ours to queue it) would never reach us.
-        if mid == self._sub_mid:
-            failed = [r for r in reasons if r.is_failure]
-            if failed:
-                log.error("MQTT subscription refused: %s", failed)
-                return
-            self.connected.set()
-            for lst in self._listeners:
-                lst.on_state(True)
-
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        self.connected.clear()
-        for lst in self._listeners:
-            lst.on_state(False)
-        log.warning("MQTT disconnected from %s:%d: %s", self.host, self.port, reason)
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self.inbox.put(Inbound(msg.topic, bytes(msg.payload), time.monotonic()))
-
-
-def _no_delay(client: mqtt.Client) -> None:
-    """Turn off Nagle's algorithm: paho leaves it on, and an ack published right after a
-    PUBACK would otherwise wait for the broker's delayed TCP ACK (40 ms on Linux)."""
-    sock = client.socket()
-    if isinstance(sock, socket.socket):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            self._link.publish(topic, payload, qos=1, retain=retain)
+        except LinkError as exc:
+            raise MqttError(str(exc)) from None

@@ -155,10 +155,11 @@ def test_decode_splits_a_bridge_code_as_the_gateway_does(tmp_path: Path) -> None
     text = line.decode("ascii")
     out = io.StringIO()
     run_decode("serial", None, None, None, [text], out)
-    # No config: both readings the catalog allows, for the technician to pair the right one.
+    # No config: both readings the catalog allows, for the technician to pair the right one;
+    # like the gateway's rows, each names the bridge that heard it.
     assert [json.loads(row) for row in out.getvalue().splitlines()] == [
-        {"line": 1, "device": "rf-ev1527-013cd0", "kind": None, "data": {"code": "03"}},
-        {"line": 1, "device": "rf-pt2262-13cd", "kind": None, "data": {"code": "03"}},
+        {"line": 1, "device": "rf-ev1527-013cd0", "kind": None, "data": {"code": "03", "bridge": "sn-00b1"}},
+        {"line": 1, "device": "rf-pt2262-13cd", "kind": None, "data": {"code": "03", "bridge": "sn-00b1"}},
     ]
     conf = tmp_path / "gw.toml"
     conf.write_text('[gateway]\nid = "gw-test-01"\ndata_dir = "data"\n'
@@ -167,4 +168,4 @@ def test_decode_splits_a_bridge_code_as_the_gateway_does(tmp_path: Path) -> None
     out = io.StringIO()
     run_decode("serial", None, None, load_settings(conf), [text], out)
     assert [json.loads(row) for row in out.getvalue().splitlines()] == [
-        {"line": 1, "device": "rf-pt2262-13cd", "kind": "panic", "data": {"code": "03"}}]
+        {"line": 1, "device": "rf-pt2262-13cd", "kind": "panic", "data": {"code": "03", "bridge": "sn-00b1"}}]

@@ -15,6 +15,7 @@ from gateway.config import DeviceSettings, load_settings
 from gateway.daemon import Gateway
 from gateway.errors import ConfigError
 from gateway.tools import add_device
+from gateway.unknown_devices import UnknownDevices
 from protocol import serial_line as sl
 from protocol.kinds import Kind
 from shouwang.mosquitto import Mosquitto
@@ -54,7 +55,7 @@ def test_siren_command_reaches_the_node_and_its_result_comes_back(tmp_path: Path
         server.command({"id": "c3", "op": "siren", "device": "gateway", "on": True})
         assert server.results.get(timeout=WAIT) == {"id": "c3", "ok": True, "device": "gateway",
                                                     "siren": True}
-        assert gw.outputs.state == {"siren": True}
+        assert gw.outputs.state == {"relay": False, "siren": True}
         server.command({"id": "c4", "op": "relay", "device": "sn-0bad", "on": False})
         assert server.results.get(timeout=WAIT)["error"] == "unreachable"
         server.command({"id": "c5", "op": "siren", "device": "sn-00a3", "on": "yes"})
@@ -82,7 +83,7 @@ def test_reload_and_pairing_commands(tmp_path: Path, broker: Mosquitto) -> None:
         assert server.results.get(timeout=WAIT) == {"id": "r1", "ok": True, "devices": 1}
         gw.ble_advert("A4:C1:38:8D:18:B2", bytes.fromhex("40005301643a04"))
         wait_for(lambda: any(e["kind"] == "panic" for e in server.received()), what="panic after pairing")
-        assert gw.registry.unknown() == []
+        assert gw.unknown.seen() == []
     finally:
         gw.stop()
         server.stop()
@@ -171,8 +172,11 @@ def test_cli_pair_devices_status(tmp_path: Path) -> None:
     conf = tmp_path / "gw.toml"
     conf.write_text('[gateway]\nid = "%s"\ndata_dir = "data"\n[[devices]]\nid = "sn-00a3"\nname = "a"\n' % GW)
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "unknown_devices.json").write_text(json.dumps(
-        [{"device": "rf-ev1527-045a42", "transport": "rf", "count": 3, "last_seen": 1.0, "detail": "06"}]))
+    heard = UnknownDevices(tmp_path / "data", clock=lambda: 1.0)  # what a running gateway heard
+    heard.open()
+    for _ in range(3):
+        heard.saw("rf-ev1527-045a42", "rf", "06")
+    heard.close()
     code, out = run_cli(["devices", "--config", str(conf), "--json"])
     assert [json.loads(line)["status"] for line in out.splitlines()] == ["allowed", "unknown"]
     code, out = run_cli(["pair", "--config", str(conf)], "1\n东村 5 号 挂件\n\npanic\n5 号院\n")
@@ -218,15 +222,73 @@ def test_local_siren_sounds_on_alarm_without_uplink_and_stops_by_itself(tmp_path
         assert gw.ports[0].wait_open(WAIT)
         node.event("00a3", 1, Kind.HEARTBEAT)
         node.read_msg()
-        assert gw.outputs.state == {}
+        assert gw.outputs.state == {"relay": False, "siren": False}  # the safe state at start
         node.event("00a3", 2, Kind.PANIC)
         assert node.read_msg() == sl.SerialAck("00a3", 2, sl.AckLevel.STORED)
-        wait_for(lambda: gw.outputs.state == {"siren": True}, what="siren on")
+        wait_for(lambda: gw.outputs.state.get("siren"), what="siren on")
         assert gw.counters.get("outputs.siren_on_alarm") == 1
         clock.advance(61)
-        wait_for(lambda: gw.outputs.state == {"siren": False}, what="siren off")
-        wait_for(lambda: log.exists() and log.read_text().split() == ["1", "0"], what="siren ran twice")
+        wait_for(lambda: not gw.outputs.state["siren"], what="siren off")
+        wait_for(lambda: log.read_text().split() == ["0", "1", "0"], what="siren off by its timer")
         assert gw.counters.get("outputs.siren_on_alarm") == 1
     finally:
         gw.stop()
         node.close()
+
+
+def siren_gateway(tmp_path: Path, node: PtyNode, pin: Path) -> Gateway:
+    """A gateway whose siren output writes its level to ``pin``, as a GPIO line holds it."""
+    from gateway.config import OutputSettings
+    from shouwang.processes import free_port
+
+    script = "import sys; open(sys.argv[1], 'w').write(sys.argv[2])"
+    outputs = OutputSettings(siren=(sys.executable, "-c", script, str(pin), "{on}"), siren_on_alarm=True,
+                             siren_s=120.0)
+    s = settings(tmp_path, "mqtt://127.0.0.1:%d" % free_port(), [node.port], ["sn-00a3"])
+    return Gateway(replace(s, outputs=outputs), monotonic=FakeClock())
+
+
+def test_the_siren_goes_off_when_the_gateway_stops_while_it_sounds(tmp_path: Path) -> None:
+    pin = tmp_path / "siren-pin"
+    node = PtyNode()
+    gw = siren_gateway(tmp_path, node, pin)
+    gw.start()
+    try:
+        assert gw.ports[0].wait_open(WAIT)
+        node.event("00a3", 1, Kind.PANIC)
+        assert node.read_msg() == sl.SerialAck("00a3", 1, sl.AckLevel.STORED)
+        wait_for(lambda: pin.read_text() == "1", what="siren on")
+    finally:
+        gw.stop()  # mid-siren: 120 s of it were left
+        node.close()
+    assert pin.read_text() == "0"
+    assert gw.outputs.state == {"relay": False, "siren": False}
+
+
+def test_a_siren_left_on_by_a_crash_is_switched_off_at_start(tmp_path: Path) -> None:
+    pin = tmp_path / "siren-pin"
+    pin.write_text("1")  # the gateway died while the siren sounded; the output kept its level
+    node = PtyNode()
+    gw = siren_gateway(tmp_path, node, pin)
+    gw.start()
+    try:
+        assert pin.read_text() == "0"  # before any event: start() put it in the safe state
+        assert gw.status()["outputs"] == {"relay": False, "siren": False}
+    finally:
+        gw.stop()
+        node.close()
+
+
+def test_a_failing_output_does_not_stop_the_gateway_starting_or_stopping(tmp_path: Path) -> None:
+    from gateway.config import OutputSettings
+    from shouwang.processes import free_port
+
+    s = settings(tmp_path, "mqtt://127.0.0.1:%d" % free_port())
+    gw = Gateway(replace(s, outputs=OutputSettings(siren=(str(tmp_path / "no-such-gpioset"), "{on}"))))
+    gw.start()
+    try:
+        assert gw.counters.get("errors.output") == 1
+        assert gw.outbox is not None and gw.uplink is not None
+    finally:
+        gw.stop()
+    assert gw.counters.get("errors.output") == 2

@@ -129,7 +129,7 @@ def test_ble_counter_survives_a_restart(tmp_path: Path) -> None:
 def test_ble_unknown_device_is_seen_never_an_alarm(gw_ble: Gateway) -> None:
     gw_ble.ble_advert("11:22:33:44:55:66", bytes.fromhex("40005201643a01"))
     assert rows(gw_ble) == []
-    [seen] = gw_ble.registry.unknown()
+    [seen] = gw_ble.unknown.seen()
     assert (seen.device, seen.transport) == ("ble-112233445566", "ble")
     assert gw_ble.status()["devices"]["unknown_seen"] == 1
 
@@ -278,7 +278,7 @@ def test_rf_bridge_line_and_unknown_rf_device(tmp_path: Path) -> None:
         node.send(sl.encode(sl.SerialRfCode("00b1", 4, "ev1527", "abcdef", {"bits": 24})))
         assert node.read_msg() == sl.SerialNak("00b1", 4, "unknown_device")
         assert rows(gw) == [("rf-ev1527-01e9f5", "door_open", {"code": "0b", "bridge": "sn-00b1"})]
-        assert [u.device for u in gw.registry.unknown()] == ["rf-ev1527-0abcde"]
+        assert [u.device for u in gw.unknown.seen()] == ["rf-ev1527-0abcde"]
         assert gw.counters.get("duplicates") == 1
     finally:
         gw.stop()
@@ -304,7 +304,7 @@ def test_rf_bridge_pt2262_keyfob_gets_the_catalog_id(tmp_path: Path) -> None:
         assert node.read_msg() == sl.SerialNak("00b1", 7, "bad_code")
         assert rows(gw) == [("rf-pt2262-13cd", "panic", {"code": "03", "bridge": "sn-00b1"})]
         # Neither reading of the unknown code is allowed: both are offered for pairing.
-        assert sorted(u.device for u in gw.registry.unknown()) == ["rf-ev1527-0d1370", "rf-pt2262-d137"]
+        assert sorted(u.device for u in gw.unknown.seen()) == ["rf-ev1527-0d1370", "rf-pt2262-d137"]
         assert gw.counters.group("rejected") == {"rf_bad_code": 1, "unknown_device": 2}
     finally:
         gw.stop()
@@ -382,14 +382,14 @@ def test_ble_without_bluez_is_counted_and_serial_keeps_working(tmp_path: Path) -
 
 
 def test_unknown_devices_are_bounded() -> None:
-    from gateway.registry import MAX_UNKNOWN, Registry
+    from gateway.unknown_devices import MAX_UNKNOWN, UnknownDevices
 
     clock = FakeClock()
-    reg = Registry(clock=clock)
+    reg = UnknownDevices(clock=clock)
     for n in range(MAX_UNKNOWN + 10):
         clock.advance(1)
-        reg.saw_unknown("ble-%012x" % n, "ble")
-    seen = reg.unknown()
+        reg.saw("ble-%012x" % n, "ble")
+    seen = reg.seen()
     assert len(seen) == MAX_UNKNOWN
     assert seen[0].device == "ble-%012x" % (MAX_UNKNOWN + 9)
     assert "ble-%012x" % 0 not in {s.device for s in seen}

@@ -14,6 +14,7 @@ from gateway.outbox import Outbox
 from gateway.registry import Registry
 from gateway.serial_adapter import NodeLines, SerialPort
 from gateway.store import OutboxWriter
+from gateway.unknown_devices import UnknownDevices
 from protocol import serial_line as sl
 from protocol.crc import crc16
 from protocol.kinds import Kind
@@ -25,11 +26,12 @@ class Rig:
         self.node = PtyNode()
         self.counters = Counters()
         self.registry = Registry([DeviceSettings(d) for d in devices])
+        self.unknown = UnknownDevices()
         self.outbox = Outbox(tmp_path / "o.db", "gw-test-01")
         self.writer = OutboxWriter(self.outbox, self.counters)
         self.port = SerialPort(SerialSettings(self.node.port), self.counters)
         self.port.handler = NodeLines(self.writer, self.registry, self.counters, self.port.write,
-                                      route=self.port).handle
+                                      route=self.port, unknown=self.unknown).handle
         self.writer.start()
         self.port.start()
         assert self.port.wait_open(10)
@@ -82,7 +84,7 @@ def test_unknown_kind_and_unknown_device_get_a_nak(rig: Rig) -> None:
     rig.node.event("0fff", 1, Kind.PANIC)
     assert rig.node.read_msg() == sl.SerialNak("0fff", 1, "unknown_device")
     assert rig.outbox.backlog == 0
-    assert [s.device for s in rig.registry.unknown()] == ["sn-0fff"]
+    assert [s.device for s in rig.unknown.seen()] == ["sn-0fff"]
     assert rig.counters.group("rejected") == {"unknown_device": 1, "unknown_kind": 1}
 
 

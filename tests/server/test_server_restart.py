@@ -1,4 +1,4 @@
-"""What survives a server restart: the broker's queue for our session, and deadline state."""
+"""What survives a server restart: the gateways' resends fill the gap, and deadline state lives on."""
 
 from __future__ import annotations
 
@@ -6,19 +6,27 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import select
+
+from gateway.daemon import Gateway
+from gateway.outbox import Incoming
+from protocol.kinds import Kind
 from server.app import create_app
 from server.db.engine import Database
+from server.db.models import EventRow
 from server.deadlines import Escalator
 from server.ingest.store import store_events
 from server.settings import Deadlines, Settings
 from shouwang.mosquitto import Mosquitto
+from tests.gateway.gw_support import settings as gateway_settings
+from tests.gateway.gw_support import wait_for
 from tests.server.srv_support import T0, FakeClock, FakeGateway, TestClient, Watcher, ev
 
 SECRET = "restart-secret-5b1e0c4f9a8d7e6f5a4b3c2d1e0f9a8b"
 
 
 def test_events_sent_while_the_server_is_down_are_stored_when_it_returns(
-    db_url: str, broker: Mosquitto, seed_file: Path, watcher: Watcher
+    db_url: str, broker: Mosquitto, seed_file: Path, tmp_path: Path
 ) -> None:
     settings = Settings(
         db_url=db_url,
@@ -31,17 +39,26 @@ def test_events_sent_while_the_server_is_down_are_stored_when_it_returns(
     app = create_app(settings, clock=FakeClock())
     with TestClient(app):
         assert app.state.link.wait_connected(10)
-    # Server gone; its persistent session at the broker keeps what arrives meanwhile.
-    gw = FakeGateway(broker.url)
+    # Server gone. The broker keeps its session only a few seconds and the returning server
+    # starts clean, so what arrives meanwhile is not waiting at the broker: the gateway keeps
+    # it in its outbox and resends it until the server acks.
+    gw = Gateway(gateway_settings(tmp_path, broker.url, gateway="gw-dongcun-01", resend_after_s=0.5))
+    gw.start()
     try:
-        gw.send([ev(1, "panic", device_seq=5), ev(2, "heartbeat")])
+        assert gw.uplink is not None and gw.uplink.connected.wait(10)
+        assert gw.writer is not None and gw.outbox is not None
+        gw.writer.submit(Incoming("sn-00a3", Kind.PANIC, T0, device_seq=5))
+        gw.writer.submit(Incoming("sn-00a3", Kind.HEARTBEAT, T0))
+        wait_for(lambda: gw.counters.get("sent") >= 2, what="the batch to leave the gateway")
         app2 = create_app(settings, clock=FakeClock())
         with TestClient(app2):
-            topic, ack = watcher.next("sw/v1/gw/")
-            assert (topic, ack) == ("sw/v1/gw/gw-dongcun-01/ack", {"seqs": [[1, 2]]})
+            outbox = gw.outbox
+            wait_for(lambda: outbox.backlog == 0, what="the server's ack")
             assert app2.state.services.metrics.get("events_ingested") == 2
+            with app2.state.services.db.read() as s:
+                assert sorted(s.scalars(select(EventRow.kind))) == ["heartbeat", "panic"]
     finally:
-        gw.close()
+        gw.stop()
 
 
 def test_deadline_state_survives_a_restart(db: Database, db_url: str) -> None:

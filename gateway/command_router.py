@@ -1,0 +1,120 @@
+"""Server commands (``cmd``) to what carries them out: ack levels and commands for nodes, the
+station's own outputs, pairing and reloading the device list. Each op's arguments are checked
+here; an answer that must wait for a node comes later through ``NodeCommands``."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from gateway.commands import NodeCommands
+from gateway.downlink import NodeDownlink
+from gateway.errors import GatewayError
+from gateway.outbox import LEVEL_ACCEPTED, LEVEL_DELIVERED
+from gateway.outputs import LocalOutputs
+from gateway.siren import Siren
+from gateway.store import OutboxWriter
+from gateway.unknown_devices import UnknownDevices
+from protocol import serial_line as sl
+from protocol.errors import ProtocolError
+from protocol.payloads import Command, CommandResult
+
+ACK_LEVELS = {"delivered": LEVEL_DELIVERED, "accepted": LEVEL_ACCEPTED}
+NODE_OPS = frozenset({"siren", "relay", "identify", "ping", "status"})
+MAX_PAIRING_S = 3600
+
+
+class Pairing:
+    """How long the station is in pairing mode (``start_pairing``)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._until = 0.0
+
+    def start(self, seconds: float) -> None:
+        with self._lock:
+            self._until = self.clock() + seconds
+
+    @property
+    def active(self) -> bool:
+        with self._lock:
+            return self.clock() < self._until
+
+
+class CommandRouter:
+    def __init__(self, *, writer: OutboxWriter, downlink: NodeDownlink, node_commands: NodeCommands,
+                 siren: Siren, outputs: LocalOutputs, unknown: UnknownDevices, pairing: Pairing,
+                 reload: Callable[[], int]) -> None:
+        self.writer = writer
+        self.downlink = downlink
+        self.node_commands = node_commands
+        self.siren = siren
+        self.outputs = outputs
+        self.unknown = unknown
+        self.pairing = pairing
+        self.reload = reload  # re-reads the device list, returns how many devices are allowed
+
+    def route(self, cmd: Command) -> CommandResult | None:
+        """The result, or None when it follows once a node has answered."""
+        try:
+            if cmd.op == "ack_level":
+                return self._ack_level(cmd)
+            if cmd.op in NODE_OPS:
+                return self._device_op(cmd)
+            if cmd.op == "reload_config":
+                return CommandResult(cmd.id, True, {"devices": self.reload()})
+            if cmd.op == "start_pairing":
+                return self._start_pairing(cmd)
+        except GatewayError as exc:
+            return CommandResult(cmd.id, False, {"error": "failed", "detail": str(exc)})
+        return CommandResult(cmd.id, False, {"error": "unknown_op", "op": cmd.op})
+
+    def _ack_level(self, cmd: Command) -> CommandResult:
+        device, device_seq, level = cmd.args.get("device"), cmd.args.get("device_seq"), cmd.args.get("level")
+        if (not isinstance(device, str) or not isinstance(device_seq, int) or isinstance(device_seq, bool)
+                or not isinstance(level, str) or level not in ACK_LEVELS):
+            return CommandResult(cmd.id, False, {"error": "bad_args"})
+        self.writer.raise_level(device, device_seq, ACK_LEVELS[level])
+        try:
+            self.downlink.tell(device, device_seq, sl.AckLevel(level))
+        except GatewayError as exc:
+            return CommandResult(cmd.id, False, {"error": "unreachable", "detail": str(exc)})
+        return CommandResult(cmd.id, True, {"device": device, "device_seq": device_seq, "level": level})
+
+    def _device_op(self, cmd: Command) -> CommandResult | None:
+        device = cmd.args.get("device", "gateway")
+        on = cmd.args.get("on")
+        if cmd.op in ("siren", "relay") and not isinstance(on, bool):
+            return CommandResult(cmd.id, False, {"error": "bad_args", "detail": "on must be true or false"})
+        if device == "gateway":
+            if cmd.op not in ("siren", "relay") or not isinstance(on, bool):  # identify, ping, status
+                return CommandResult(cmd.id, False, {"error": "unknown_op", "op": cmd.op})
+            if cmd.op == "siren":
+                self.siren.command(on)
+            else:
+                self.outputs.set(cmd.op, on)
+            return CommandResult(cmd.id, True, {"device": "gateway", cmd.op: on})
+        if not isinstance(device, str) or not device.startswith("sn-"):
+            return CommandResult(cmd.id, False, {"error": "no_downlink", "device": str(device)})
+        try:
+            write = self.downlink.writer_to(device)
+        except GatewayError:
+            return CommandResult(cmd.id, False, {"error": "unreachable", "device": device})
+        args: dict[str, sl.Value] = {}
+        if isinstance(on, bool):
+            args["on"] = int(on)
+        try:
+            self.node_commands.send(cmd.id, device, cmd.op, args, write)
+        except ProtocolError as exc:
+            return CommandResult(cmd.id, False, {"error": "bad_args", "detail": str(exc)})
+        return None  # answered when the node's CR line arrives, or on timeout
+
+    def _start_pairing(self, cmd: Command) -> CommandResult:
+        seconds = cmd.args.get("seconds", 120)
+        if not isinstance(seconds, int) or isinstance(seconds, bool) or not 1 <= seconds <= MAX_PAIRING_S:
+            return CommandResult(cmd.id, False, {"error": "bad_args"})
+        self.pairing.start(seconds)
+        unknown = [u.device for u in self.unknown.seen()]
+        return CommandResult(cmd.id, True, {"pairing_s": seconds, "unknown_devices": unknown})
