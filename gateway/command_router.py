@@ -46,7 +46,8 @@ class Pairing:
 class CommandRouter:
     def __init__(self, *, writer: OutboxWriter, downlink: NodeDownlink, node_commands: NodeCommands,
                  siren: Siren, outputs: LocalOutputs, unknown: UnknownDevices, pairing: Pairing,
-                 reload: Callable[[], int]) -> None:
+                 reload: Callable[[], int],
+                 on_accepted: Callable[[str, int], None] | None = None) -> None:
         self.writer = writer
         self.downlink = downlink
         self.node_commands = node_commands
@@ -55,6 +56,7 @@ class CommandRouter:
         self.unknown = unknown
         self.pairing = pairing
         self.reload = reload  # re-reads the device list, returns how many devices are allowed
+        self.on_accepted = on_accepted  # the SMS fallback texts that the case was accepted
 
     def route(self, cmd: Command) -> CommandResult | None:
         """The result, or None when it follows once a node has answered."""
@@ -77,6 +79,8 @@ class CommandRouter:
                 or not isinstance(level, str) or level not in ACK_LEVELS):
             return CommandResult(cmd.id, False, {"error": "bad_args"})
         self.writer.raise_level(device, device_seq, ACK_LEVELS[level])
+        if level == "accepted" and self.on_accepted is not None:
+            self.on_accepted(device, device_seq)
         try:
             self.downlink.tell(device, device_seq, sl.AckLevel(level))
         except GatewayError as exc:

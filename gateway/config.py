@@ -23,6 +23,7 @@ from mqttlink import BrokerUrl, UrlError
 from protocol.errors import ProtocolError
 from protocol.ids import check_device_id, check_gateway_id
 from protocol.kinds import KINDS
+from protocol.sms import check_number
 from protocol.topics import DEFAULT_PREFIX
 
 ENV_CONFIG = "SHOUWANG_GATEWAY_CONFIG"
@@ -80,6 +81,13 @@ def _kind(value: str) -> str:
     if value and value not in KINDS:
         raise ValueError("%r is not an event kind (%s)" % (value, ", ".join(sorted(KINDS))))
     return value
+
+
+def _phone(value: str) -> str:
+    try:
+        return check_number(value)
+    except ProtocolError:
+        raise ValueError("%r is not a phone number (digits, an optional leading +)" % value) from None
 
 
 def _aes_key(value: str) -> str:
@@ -189,6 +197,21 @@ class OutputSettings:
     siren_s: Annotated[Number, Field(ge=1.0)] = 120.0  # the siren switches itself off after this long
 
 
+@dataclass(frozen=True, slots=True, config=_TABLE)
+class SmsSettings:
+    """SMS fallback: a GSM modem texts ``numbers`` an alarm the server has not acked in ``after_s``."""
+
+    port: Annotated[Str, Field(min_length=1)]
+    numbers: tuple[Annotated[StrictStr, AfterValidator(_phone)], ...]
+    after_s: Annotated[Number, Field(ge=10.0)] = 120.0
+    baudrate: Annotated[StrictInt, Field(ge=300)] = 115200
+    station: Str = ""  # the name in the texts; empty: the gateway id
+
+    def __post_init__(self) -> None:
+        if not self.numbers:
+            raise ValueError("numbers: give at least one phone number to text")
+
+
 @dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid", arbitrary_types_allowed=True))
 class GatewaySettings:
     id: GatewayId
@@ -201,6 +224,7 @@ class GatewaySettings:
     rtl433: Rtl433Settings = field(default_factory=Rtl433Settings)
     supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
     outputs: OutputSettings = field(default_factory=OutputSettings)
+    sms: SmsSettings | None = None
     source: Path | None = None
 
     def __post_init__(self) -> None:
@@ -239,6 +263,7 @@ class _File:
     rtl433: Rtl433Settings = field(default_factory=Rtl433Settings)
     supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
     outputs: OutputSettings = field(default_factory=OutputSettings)
+    sms: SmsSettings | None = None
 
 
 _FILE = TypeAdapter(_File)
@@ -286,7 +311,7 @@ def parse_settings(raw: dict[str, Any], source: Path | None = None) -> GatewaySe
             data_dir = source.parent / data_dir
         return GatewaySettings(id=f.gateway.id, data_dir=data_dir, mqtt=f.mqtt, serial=f.serial,
                                devices=f.devices, outbox=f.outbox, ble=f.ble, rtl433=f.rtl433,
-                               supervision=f.supervision, outputs=f.outputs, source=source)
+                               supervision=f.supervision, outputs=f.outputs, sms=f.sms, source=source)
     except PydanticValidationError as exc:
         raise config_error(exc) from None
 

@@ -25,7 +25,7 @@ from gateway import __version__
 from gateway.catalog import check_devices, load_device_catalog
 from gateway.command_router import CommandRouter, Pairing
 from gateway.commands import NodeCommands
-from gateway.config import GatewaySettings, load_settings
+from gateway.config import GatewaySettings, SmsSettings, load_settings
 from gateway.counters import Counters
 from gateway.decoding import BleTracker, RfMapper
 from gateway.downlink import NodeDownlink
@@ -38,11 +38,14 @@ from gateway.radio_lines import RadioLines
 from gateway.registry import Registry
 from gateway.serial_adapter import NodeLines, SerialPort
 from gateway.siren import Siren
+from gateway.sms_fallback import SmsFallback
 from gateway.store import OutboxWriter
 from gateway.supervision import Supervisor
 from gateway.unknown_devices import UnknownDevices
 from gateway.uplink import Uplink
+from hardware.gsm_modem import GsmModem
 from protocol import serial_line as sl
+from protocol.kinds import Priority
 from protocol.payloads import Command, CommandResult
 
 log = logging.getLogger(__name__)
@@ -87,6 +90,7 @@ class Gateway:
         self.receivers: list[LineProcess] = []
         self._ble_factory = ble_factory
         self._reader: OutboxReader | None = None
+        self.sms: SmsFallback | None = None
         self._lock = threading.Lock()
         self._running = False
         self._stop = threading.Event()
@@ -112,8 +116,10 @@ class Gateway:
             self.router = CommandRouter(writer=writer, downlink=self.downlink,
                                         node_commands=self.node_commands, siren=self.siren,
                                         outputs=self.outputs, unknown=self.unknown, pairing=self.pairing,
-                                        reload=self._reload_count)
+                                        reload=self._reload_count, on_accepted=self._accepted)
             self._reader = OutboxReader(s.outbox_path, s.id)
+            if s.sms is not None:
+                self.sms = self._sms_fallback(s.sms, self._reader)
             self.uplink = Uplink(s, self._reader, writer, self.counters, status=self.status,
                                  on_command=self.router.route, on_settled=self.downlink.settled,
                                  clock=self.monotonic)
@@ -144,6 +150,8 @@ class Gateway:
             for rx in self.receivers:
                 rx.start()
             self.uplink.start()
+            if self.sms is not None:
+                self.sms.start()
             self._ticker.start()
             self._running = True
             log.info("gateway %s started (%d serial ports, BLE %s, %d devices)", s.id, len(self.ports),
@@ -168,6 +176,9 @@ class Gateway:
             self.receivers = []
             if self.uplink is not None:
                 self.uplink.stop()
+            if self.sms is not None:
+                self.sms.stop()
+                self.sms = None
             if self.writer is not None:
                 self.writer.stop()
             if self._reader is not None:
@@ -250,7 +261,20 @@ class Gateway:
             "pairing": self.pairing.active,
             "outputs": dict(self.outputs.state),
             "counters": self.counters.snapshot(),
+            "sms": self.sms.status() if self.sms is not None else None,
         }
+
+    def _sms_fallback(self, sms: SmsSettings, reader: OutboxReader) -> SmsFallback:
+        names = {d.id: d.name or d.id for d in self.settings.devices}
+        return SmsFallback(
+            numbers=sms.numbers, after_s=sms.after_s, station=sms.station or self.settings.id,
+            data_dir=self.settings.data_dir, pending=lambda: reader.pending(priority=Priority.ALARM),
+            modem=GsmModem(sms.port, baudrate=sms.baudrate), counters=self.counters,
+            describe=lambda device: names.get(device, device), clock=self.clock)
+
+    def _accepted(self, device: str, device_seq: int) -> None:
+        if self.sms is not None:
+            self.sms.accepted(device, device_seq)
 
     # --- wiring -----------------------------------------------------------------------------
 

@@ -58,6 +58,8 @@ class TextSender(Protocol):
 
     def send(self, number: str, text: str) -> Any: ...
 
+    def close(self) -> None: ...
+
 
 @dataclass(frozen=True)
 class _Text:
@@ -301,4 +303,5 @@ class SmsFallback:
         if self._thread is not None:
             self._thread.join(self.interval + 70)
             self._thread = None
+        self.modem.close()
         self.log.close()

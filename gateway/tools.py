@@ -18,6 +18,7 @@ from gateway.decoding import BleTracker, Decoded, Outcome, Rejected, RfMapper
 from gateway.errors import ConfigError, GatewayError
 from gateway.outbox import Incoming, Outbox, utcnow
 from gateway.radio_lines import RadioLines
+from gateway.sms_fallback import read_summary
 from gateway.unknown_devices import COLUMNS, DB_FILE, TABLE, Sighting
 from protocol import serial_line as sl
 from protocol.errors import ProtocolError
@@ -209,6 +210,7 @@ def status_report(settings: GatewaySettings) -> dict[str, Any]:
         "devices": len(settings.devices),
         "unknown_devices": len(unknown_devices(settings)),
         **outbox_summary(settings),
+        "sms": read_summary(settings.data_dir) if settings.sms is not None else None,
     }
 
 
