@@ -41,9 +41,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def server_env() -> dict[str, str]:
-    """Extra environment of the server process; a scenario module overrides it."""
-    return {}
+def server_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Extra environment of the server process; a scenario sets it with indirect parametrize."""
+    return dict(getattr(request, "param", {}))
 
 
 @pytest.fixture
