@@ -80,9 +80,8 @@ def ingest(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         with db.write() as s:
             apply_seed(s, SEED, T0)
         with Mosquitto(tmp_path_factory.mktemp("broker"), template=TEST_BROKER_CONF) as broker:
-            host, port = broker.url.removeprefix("mqtt://").split(":")
             topics = Topics()
-            link = MqttLink(host, int(port), "shouwang-fuzz-%s" % uuid.uuid4().hex[:8], topics, queue.Queue())
+            link = MqttLink(broker.url, "shouwang-fuzz-%s" % uuid.uuid4().hex[:8], topics, queue.Queue(), 5)
             link.start()
             try:
                 assert link.wait_connected(10), "the ingest link did not connect to the broker"

@@ -287,8 +287,7 @@ def test_the_duty_feed_reads_on_the_servers_one_connection(broker: Mosquitto) ->
     inbox: queue.Queue[Inbound | None] = queue.Queue()
     got: queue.Queue[bytes] = queue.Queue()
     states: queue.Queue[bool] = queue.Queue()
-    host, port = broker.url.removeprefix("mqtt://").split(":")
-    link = MqttLink(host, int(port), "shouwang-feed-test", Topics(), inbox)
+    link = MqttLink(broker.url, "shouwang-feed-test", Topics(), inbox, session_expiry=5)
     link.listen(Listener("sw/v1/duty/#", got.put, states.put))
     link.start()
     try:
