@@ -8,7 +8,7 @@ from protocol.errors import ProtocolError
 from protocol.ids import check_gateway_id
 
 DEFAULT_PREFIX = "sw/v1"
-GATEWAY_CHANNELS = ("events", "ack", "status", "cmd", "cmd/result")
+GATEWAY_CHANNELS = ("events", "ack", "status", "cmd", "cmd/result", "actions", "actions/ack")
 SHARE_GROUP = "shouwang"
 
 
@@ -47,6 +47,14 @@ class Topics:
 
     def cmd_result(self, gw: str) -> str:
         return self.gateway(gw, "cmd/result")
+
+    def actions(self, gw: str) -> str:
+        """Station actions from the kiosk (gateway -> server)."""
+        return self.gateway(gw, "actions")
+
+    def actions_ack(self, gw: str) -> str:
+        """The server's results for station actions it has committed (server -> gateway)."""
+        return self.gateway(gw, "actions/ack")
 
     def all_gateways(self, channel: str, shared: bool = False) -> str:
         """Wildcard subscription for one channel of every gateway; ``shared`` adds the
