@@ -116,18 +116,10 @@ def _listen(settings: GatewaySettings, seconds: float) -> None:
         time.sleep(0.5)
 
 
-def _models_for(device: str) -> list[str]:
-    """Catalog models that can serve the device (its transport; for 433 MHz, its protocol)."""
-    from gateway.catalog import device_transport, load_device_catalog
-
-    transport = device_transport(device)
-    protocol = device.split("-")[1]
-    return sorted(name for name, m in load_device_catalog(()).items()
-                  if m.transport == transport and (m.rf is None or protocol in m.rf.protocols))
-
-
 def _pair(args: argparse.Namespace, settings: GatewaySettings) -> int:
-    from gateway.tools import add_device, unknown_devices
+    from gateway.catalog import load_device_catalog
+    from gateway.pairing import add_device, models_for
+    from gateway.tools import unknown_devices
 
     assert settings.source is not None
     device, name = args.device, args.name
@@ -149,7 +141,8 @@ def _pair(args: argparse.Namespace, settings: GatewaySettings) -> int:
             return 2
         device = seen[int(choice) - 1]["device"]
         name = name or input("名称 / name: ").strip()
-        model = model or input("型号 / model (%s; empty = none): " % ", ".join(_models_for(device))).strip()
+        models = ", ".join(models_for(device, load_device_catalog(())))
+        model = model or input("型号 / model (%s; empty = none): " % models).strip()
         kind = kind or input("报警类型 / kind (panic, fire, door_open... empty = by model): ").strip()
         location = location or input("位置 / location: ").strip()
     if not name:

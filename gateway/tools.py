@@ -12,18 +12,18 @@ from typing import Any, TextIO
 
 from sqlite_utils import Database
 
-from gateway.catalog import check_devices, load_device_catalog
-from gateway.config import DeviceSettings, GatewaySettings, load_settings
+from gateway.catalog import load_device_catalog
+from gateway.config import DeviceSettings, GatewaySettings
 from gateway.decoding import BleTracker, Decoded, Outcome, Rejected, RfMapper
-from gateway.errors import ConfigError, GatewayError
+from gateway.errors import GatewayError
 from gateway.outbox import Incoming, Outbox, utcnow
+from gateway.pairing import add_device as add_device  # the CLI's and the kiosk's one way to pair
 from gateway.radio_lines import RadioLines
 from gateway.sms_fallback import read_summary
 from gateway.unknown_devices import COLUMNS, DB_FILE, TABLE, Sighting
 from protocol import serial_line as sl
 from protocol.errors import ProtocolError
-from protocol.ids import ble_device_id, check_device_id, serial_device_id
-from protocol.kinds import KINDS
+from protocol.ids import ble_device_id, serial_device_id
 
 TRANSPORTS = ("ble", "rflink", "rtl433", "serial")
 
@@ -221,37 +221,3 @@ def device_rows(settings: GatewaySettings) -> Iterator[dict[str, Any]]:
     for u in unknown_devices(settings):
         yield {"device": u["device"], "status": "unknown", "transport": u.get("transport"),
                "seen": u.get("count"), "detail": u.get("detail")}
-
-
-# --- pairing --------------------------------------------------------------------------------
-
-def _toml(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
-
-
-def add_device(config: Path, device: str, name: str, *, kind: str = "", location: str = "", model: str = "",
-               key: str = "") -> GatewaySettings:
-    """Append a ``[[devices]]`` entry to the config file; the file is left unchanged when the
-    result would not load."""
-    try:
-        check_device_id(device)
-    except ProtocolError:
-        raise ConfigError("%r is not a device id (sn-…, ble-…, rf-…)" % device) from None
-    if kind and kind not in KINDS:
-        raise ConfigError("kind %r is not one of %s" % (kind, ", ".join(sorted(KINDS))))
-    before = config.read_text(encoding="utf-8")
-    settings = load_settings(config)
-    if any(d.id == device for d in settings.devices):
-        raise ConfigError("%s is already paired" % device)
-    lines = ["", "[[devices]]", "id = %s" % _toml(device), "name = %s" % _toml(name)]
-    for field_name, value in (("model", model), ("kind", kind), ("location", location), ("key", key)):
-        if value:
-            lines.append("%s = %s" % (field_name, _toml(value)))
-    config.write_text(before.rstrip("\n") + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
-    try:
-        paired = load_settings(config)
-        check_devices(load_device_catalog(()), paired.devices)  # or the next start-up would fail
-        return paired
-    except ConfigError:
-        config.write_text(before, encoding="utf-8")
-        raise
