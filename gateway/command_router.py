@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from gateway.commands import NodeCommands
 from gateway.downlink import NodeDownlink
@@ -23,6 +24,21 @@ from protocol.payloads import Command, CommandResult
 ACK_LEVELS = {"delivered": LEVEL_DELIVERED, "accepted": LEVEL_ACCEPTED}
 NODE_OPS = frozenset({"siren", "relay", "identify", "ping", "status"})
 MAX_PAIRING_S = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class AckNotice:
+    """An ack level the server sent for an alarm, as the kiosk's board takes it: the event's
+    outbox seq when the server names it (``event``), the device's own seq, who accepted."""
+
+    device: str
+    level: str
+    device_seq: int | None = None
+    seq: int | None = None
+    by: str = ""
+
+
+OpHandler = Callable[[Command], CommandResult]
 
 
 class Pairing:
@@ -47,7 +63,9 @@ class CommandRouter:
     def __init__(self, *, writer: OutboxWriter, downlink: NodeDownlink, node_commands: NodeCommands,
                  siren: Siren, outputs: LocalOutputs, unknown: UnknownDevices, pairing: Pairing,
                  reload: Callable[[], int],
-                 on_accepted: Callable[[str, int], None] | None = None) -> None:
+                 on_accepted: Callable[[str, int], None] | None = None,
+                 on_ack_level: Callable[[AckNotice], None] | None = None,
+                 extra_ops: Mapping[str, OpHandler] | None = None) -> None:
         self.writer = writer
         self.downlink = downlink
         self.node_commands = node_commands
@@ -57,6 +75,8 @@ class CommandRouter:
         self.pairing = pairing
         self.reload = reload  # re-reads the device list, returns how many devices are allowed
         self.on_accepted = on_accepted  # the SMS fallback texts that the case was accepted
+        self.on_ack_level = on_ack_level  # the kiosk's board
+        self.extra_ops = dict(extra_ops or {})  # ops of other parts (the kiosk's staff PINs)
 
     def route(self, cmd: Command) -> CommandResult | None:
         """The result, or None when it follows once a node has answered."""
@@ -69,15 +89,27 @@ class CommandRouter:
                 return CommandResult(cmd.id, True, {"devices": self.reload()})
             if cmd.op == "start_pairing":
                 return self._start_pairing(cmd)
+            if cmd.op in self.extra_ops:
+                return self.extra_ops[cmd.op](cmd)
         except GatewayError as exc:
             return CommandResult(cmd.id, False, {"error": "failed", "detail": str(exc)})
         return CommandResult(cmd.id, False, {"error": "unknown_op", "op": cmd.op})
 
     def _ack_level(self, cmd: Command) -> CommandResult:
+        """The device's ack level (``device_seq``: our serial nodes), and the kiosk's board
+        (``event``, the alarm's event id, and ``by``, who accepted: any device)."""
         device, device_seq, level = cmd.args.get("device"), cmd.args.get("device_seq"), cmd.args.get("level")
-        if (not isinstance(device, str) or not isinstance(device_seq, int) or isinstance(device_seq, bool)
-                or not isinstance(level, str) or level not in ACK_LEVELS):
+        event, by = cmd.args.get("event"), cmd.args.get("by", "")
+        seq = _event_seq(event)
+        node_seq = device_seq is not None and isinstance(device_seq, int) and not isinstance(device_seq, bool)
+        if (not isinstance(device, str) or not isinstance(level, str) or level not in ACK_LEVELS
+                or not isinstance(by, str) or (event is not None and seq is None)
+                or (device_seq is not None and not node_seq) or (device_seq is None and seq is None)):
             return CommandResult(cmd.id, False, {"error": "bad_args"})
+        if self.on_ack_level is not None:
+            self.on_ack_level(AckNotice(device, level, device_seq, seq, by))
+        if device_seq is None:
+            return CommandResult(cmd.id, True, {"device": device, "event": event, "level": level})
         self.writer.raise_level(device, device_seq, ACK_LEVELS[level])
         if level == "accepted" and self.on_accepted is not None:
             self.on_accepted(device, device_seq)
@@ -122,3 +154,11 @@ class CommandRouter:
         self.pairing.start(seconds)
         unknown = [u.device for u in self.unknown.seen()]
         return CommandResult(cmd.id, True, {"pairing_s": seconds, "unknown_devices": unknown})
+
+
+def _event_seq(event: object) -> int | None:
+    """The outbox seq of an event id ``<gateway>:<seq>``; None for anything else."""
+    if not isinstance(event, str):
+        return None
+    _, sep, seq = event.rpartition(":")
+    return int(seq) if sep and seq.isdigit() and len(seq) <= 19 else None

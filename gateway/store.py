@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 AppendCallback = Callable[[Appended], None]
 SettleCallback = Callable[[list[Settled]], None]
+CommittedCallback = Callable[[list[tuple[Incoming, Appended]]], None]
 
 MAX_GROUP = 2000
 
@@ -59,6 +60,7 @@ class OutboxWriter:
         self.counters = counters
         self.on_stored = on_stored  # wakes the uplink after a commit with new rows
         self.on_new: Callable[[list[Incoming]], None] | None = None  # new events, after commit
+        self.on_committed: CommittedCallback | None = None  # new events with their seqs, after commit
         self._queue: queue.SimpleQueue[_Op] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="outbox-writer", daemon=True)
         self._stopping = False
@@ -159,3 +161,9 @@ class OutboxWriter:
                 self.on_new([op.item for op, res in zip(appends, results, strict=True) if not res.duplicate])
             except Exception:
                 log.exception("new-event observer failed")
+        if stored and self.on_committed is not None:
+            try:
+                self.on_committed([(op.item, res) for op, res in zip(appends, results, strict=True)
+                                   if not res.duplicate])
+            except Exception:
+                log.exception("committed-event observer failed")

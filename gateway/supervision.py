@@ -82,6 +82,12 @@ class Supervisor:
                                        {"silent_s": round(now - w.last_seen), "timeout_s": round(timeout)}))
         return out
 
+    def heard_at(self, device: str) -> float | None:
+        """When the device was last heard (this clock), any message; None: not since the start."""
+        with self._lock:
+            w = self._watch.get(device)
+            return w.last_seen if w is not None and w.last_seen != self._started else None
+
     def missing(self) -> list[str]:
         with self._lock:
             return sorted(d for d, w in self._watch.items() if w.missing)

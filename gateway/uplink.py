@@ -14,9 +14,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
@@ -50,6 +50,23 @@ CommandFn = Callable[[Command], "CommandResult | None"]  # None: the result foll
 SettledFn = Callable[[list[Settled]], None]
 
 STATUS_EVERY_S = 60.0
+
+
+class UplinkChannel(Protocol):
+    """Another stream over the gateway's one link (the kiosk's station actions). Its topics are
+    subscribed beside ``ack`` and ``cmd``; every method runs on the uplink thread."""
+
+    topics: tuple[str, ...]
+
+    def link_up(self) -> None:
+        """Subscribed: messages can flow both ways."""
+
+    def link_down(self) -> None: ...
+
+    def received(self, topic: str, payload: bytes) -> None: ...
+
+    def pump(self, publish: Callable[[str, bytes], bool], now: float) -> None:
+        """Publish what is due; ``publish`` is False when paho refused the message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +128,7 @@ class Uplink:
         status: StatusFn,
         on_command: CommandFn,
         on_settled: SettledFn | None = None,
+        channels: Sequence[UplinkChannel] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
@@ -120,6 +138,8 @@ class Uplink:
         self.status = status
         self.on_command = on_command
         self.on_settled = on_settled
+        self.channels = tuple(channels)
+        self._channel_of = {topic: ch for ch in self.channels for topic in ch.topics}
         self.clock = clock
         self.topics = Topics(settings.mqtt.prefix)
         self.gw = settings.id
@@ -133,7 +153,8 @@ class Uplink:
             self._q,
             # The gateway keeps its session: acks and commands queue at the broker while it is away.
             session=Session(m.session_expiry_s, CleanStart.NEVER, m.keepalive_s),
-            subscriptions=[Subscription(self.topics.ack(self.gw)), Subscription(self.topics.cmd(self.gw))],
+            subscriptions=[Subscription(self.topics.ack(self.gw)), Subscription(self.topics.cmd(self.gw)),
+                           *(Subscription(topic) for topic in self._channel_of)],
             will=Will(self.topics.status(self.gw), GatewayStatus("offline", {"gateway": self.gw}).encode()),
             clock=clock,
         )
@@ -190,11 +211,15 @@ class Uplink:
             # Ready means acks and commands can reach us, not merely that TCP is up.
             if st.connected:
                 self.connected.set()
+                for ch in self.channels:
+                    ch.link_up()
         elif isinstance(item, Disconnected):
             if st.connected:
                 log.warning("disconnected from broker: %s", item.reason)
             st.connected = False
             self.connected.clear()
+            for ch in self.channels:
+                ch.link_down()
         elif isinstance(item, Received):
             self._message(item.topic, item.payload)
         elif isinstance(item, LateResult):
@@ -225,6 +250,8 @@ class Uplink:
                 result = CommandResult(cmd.id, False, {"error": "internal", "detail": str(exc)})
             if result is not None:
                 self._result(result)
+        elif topic in self._channel_of:
+            self._channel_of[topic].received(topic, payload)
 
     def _result(self, result: CommandResult) -> None:
         self.counters.inc("commands.%s" % ("ok" if result.ok else "failed"))
@@ -303,6 +330,17 @@ class Uplink:
             self._publish(events)
             self.counters.inc("sent", len(events))
             st.inflight.append(_Batch(seqs, now, min(seqs), max(seqs)))
+        for ch in self.channels:
+            ch.pump(self._publish_to, now)
+
+    def _publish_to(self, topic: str, payload: bytes) -> bool:
+        """A channel's message, QoS 1; False when paho refused it (the channel sends it again)."""
+        try:
+            info = self._link.publish(topic, payload)
+        except LinkError as exc:
+            log.warning("%s; will resend", exc)
+            return False
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     def _publish_status(self) -> None:
         self._state.status_at = self.clock()
