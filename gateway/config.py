@@ -19,6 +19,7 @@ from pydantic.dataclasses import dataclass
 from pydantic_core import ArgsKwargs, ErrorDetails
 
 from gateway.errors import ConfigError
+from gateway.kiosk.settings import KioskSettings
 from mqttlink import BrokerUrl, UrlError
 from protocol.errors import ProtocolError
 from protocol.ids import check_device_id, check_gateway_id
@@ -225,6 +226,7 @@ class GatewaySettings:
     supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
     outputs: OutputSettings = field(default_factory=OutputSettings)
     sms: SmsSettings | None = None
+    kiosk: KioskSettings | None = None  # no [kiosk] table: no kiosk page
     source: Path | None = None
 
     def __post_init__(self) -> None:
@@ -264,6 +266,7 @@ class _File:
     supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
     outputs: OutputSettings = field(default_factory=OutputSettings)
     sms: SmsSettings | None = None
+    kiosk: KioskSettings | None = None
 
 
 _FILE = TypeAdapter(_File)
@@ -311,7 +314,8 @@ def parse_settings(raw: dict[str, Any], source: Path | None = None) -> GatewaySe
             data_dir = source.parent / data_dir
         return GatewaySettings(id=f.gateway.id, data_dir=data_dir, mqtt=f.mqtt, serial=f.serial,
                                devices=f.devices, outbox=f.outbox, ble=f.ble, rtl433=f.rtl433,
-                               supervision=f.supervision, outputs=f.outputs, sms=f.sms, source=source)
+                               supervision=f.supervision, outputs=f.outputs, sms=f.sms, kiosk=f.kiosk,
+                               source=source)
     except PydanticValidationError as exc:
         raise config_error(exc) from None
 

@@ -8,7 +8,8 @@ and the station's outputs go to their safe state.
 What each part does lives in its own module: ``intake`` (outcomes into the outbox),
 ``radio_lines`` (radio input decoding, shared with the decode tool), ``command_router``
 (server commands), ``siren`` (the siren timer and the outputs' safe state),
-``unknown_devices`` (devices heard for pairing), ``downlink`` (lines to nodes).
+``unknown_devices`` (devices heard for pairing), ``downlink`` (lines to nodes), and with a
+``[kiosk]`` table the station's page (``gateway.kiosk``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway import __version__
 from gateway.catalog import check_devices, load_device_catalog
@@ -31,7 +32,7 @@ from gateway.decoding import BleTracker, RfMapper
 from gateway.downlink import NodeDownlink
 from gateway.errors import GatewayError
 from gateway.intake import Intake
-from gateway.outbox import Outbox, OutboxReader, utcnow
+from gateway.outbox import Outbox, OutboxReader, Settled, utcnow
 from gateway.outputs import LocalOutputs
 from gateway.radio import BleScanner, LineProcess, ScannerFactory
 from gateway.radio_lines import RadioLines
@@ -47,6 +48,11 @@ from hardware.gsm_modem import GsmModem
 from protocol import serial_line as sl
 from protocol.kinds import Priority
 from protocol.payloads import Command, CommandResult
+from protocol.topics import Topics
+
+if TYPE_CHECKING:
+    from gateway.kiosk.hub import Kiosk
+    from gateway.kiosk.web import KioskServer
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +91,8 @@ class Gateway:
         self.intake: Intake | None = None
         self.router: CommandRouter | None = None
         self.uplink: Uplink | None = None
+        self.kiosk: Kiosk | None = None
+        self.kiosk_server: KioskServer | None = None
         self.ports: list[SerialPort] = []
         self.scanner: BleScanner | None = None
         self.receivers: list[LineProcess] = []
@@ -111,21 +119,28 @@ class Gateway:
                                  dedup_window_s=s.outbox.dedup_window_s, clock=self.clock)
             self.writer = writer = OutboxWriter(self.outbox, self.counters)
             self.radio.ble.restore(self.outbox.load_ble())
+            kiosk = self._open_kiosk()
             self.intake = intake = Intake(writer, self.radio, self.supervisor, self.unknown, self.counters,
                                           now=self.now)
             self.router = CommandRouter(writer=writer, downlink=self.downlink,
                                         node_commands=self.node_commands, siren=self.siren,
                                         outputs=self.outputs, unknown=self.unknown, pairing=self.pairing,
-                                        reload=self._reload_count, on_accepted=self._accepted)
+                                        reload=self._reload_count, on_accepted=self._accepted,
+                                        on_ack_level=kiosk.ack_level if kiosk is not None else None,
+                                        extra_ops=kiosk.command_ops() if kiosk is not None else None)
             self._reader = OutboxReader(s.outbox_path, s.id)
             if s.sms is not None:
                 self.sms = self._sms_fallback(s.sms, self._reader)
             self.uplink = Uplink(s, self._reader, writer, self.counters, status=self.status,
-                                 on_command=self.router.route, on_settled=self.downlink.settled,
-                                 clock=self.monotonic)
+                                 on_command=self.router.route, on_settled=self._settled,
+                                 channels=[kiosk.channel] if kiosk is not None else (), clock=self.monotonic)
             writer.on_stored = self.uplink.wake
             writer.on_new = self.siren.on_new_events
+            if kiosk is not None:
+                writer.on_committed = kiosk.committed
             writer.start()
+            if kiosk is not None:
+                kiosk.start()
             for ps in s.serial:
                 port = SerialPort(ps, self.counters)
                 if ps.kind == "rflink":
@@ -153,6 +168,8 @@ class Gateway:
             if self.sms is not None:
                 self.sms.start()
             self._ticker.start()
+            if self.kiosk_server is not None:
+                self.kiosk_server.start()
             self._running = True
             log.info("gateway %s started (%d serial ports, BLE %s, %d devices)", s.id, len(self.ports),
                      "on" if self.scanner else "off", len(s.devices))
@@ -163,6 +180,9 @@ class Gateway:
                 return
             self._running = False
             self._stop.set()
+            if self.kiosk_server is not None:
+                self.kiosk_server.stop()  # no more staff requests; the open pages see it
+                self.kiosk_server = None
             if self._ticker is not None:
                 self._ticker.join(5)
             for port in self.ports:
@@ -181,6 +201,9 @@ class Gateway:
                 self.sms = None
             if self.writer is not None:
                 self.writer.stop()
+            if self.kiosk is not None:
+                self.kiosk.stop()  # after the writer: what it committed last reaches the board
+                self.kiosk = None
             if self._reader is not None:
                 self._reader.close()
             if self.outbox is not None:
@@ -212,6 +235,45 @@ class Gateway:
             except Exception:
                 self.counters.inc("errors.tick")
                 log.exception("periodic work failed")
+
+    def _open_kiosk(self) -> Kiosk | None:
+        """The kiosk and its listening socket, before any thread starts: a port that cannot be
+        bound stops the start-up with nothing left running."""
+        s = self.settings
+        if s.kiosk is None:
+            return None
+        from gateway.kiosk.hub import Kiosk, StationParts
+        from gateway.kiosk.web import KioskServer
+
+        assert self.writer is not None
+        writer = self.writer
+        parts = StationParts(registry=self.registry, catalog=self.catalog, supervisor=self.supervisor,
+                             siren=self.siren, unknown=self.unknown, counters=self.counters,
+                             status=self.status, reload=self._reload_count, raise_level=writer.raise_level,
+                             tell_node=self.downlink.tell, wake_uplink=self._wake_uplink)
+        kiosk = Kiosk(s.id, s.data_dir, s.kiosk, parts, topics=Topics(s.mqtt.prefix),
+                      resend_after_s=s.mqtt.resend_after_s, outbox_path=s.outbox_path, config_path=s.source,
+                      monotonic=self.monotonic, now=self.now)
+        try:
+            self.kiosk_server = KioskServer(kiosk, s.kiosk)
+        except GatewayError:
+            kiosk.stop()
+            assert self.outbox is not None
+            self.outbox.close()
+            self.unknown.close()
+            raise
+        self.kiosk = kiosk
+        return kiosk
+
+    def _wake_uplink(self) -> None:
+        if self.uplink is not None:
+            self.uplink.wake()
+
+    def _settled(self, rows: list[Settled]) -> None:
+        """The server acked these rows: nodes hear ``delivered``, the board shows it."""
+        self.downlink.settled(rows)
+        if self.kiosk is not None:
+            self.kiosk.settled(rows)
 
     # --- entry points (tests, the demo and the receivers' boundaries) --------------------------
 
@@ -262,6 +324,8 @@ class Gateway:
             "outputs": dict(self.outputs.state),
             "counters": self.counters.snapshot(),
             "sms": self.sms.status() if self.sms is not None else None,
+            **({"kiosk": {"url": self.kiosk_server.url, "pages_open": self.kiosk_server.streams}}
+               if self.kiosk_server is not None else {}),
         }
 
     def _sms_fallback(self, sms: SmsSettings, reader: OutboxReader) -> SmsFallback:
