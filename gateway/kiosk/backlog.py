@@ -1,5 +1,6 @@
 """The outbox's backlog by priority, read through a read-only connection of the kiosk's own (WAL
-lets it read while the outbox writer commits), at most every few seconds."""
+lets it read while the outbox writer commits). The count is kept until the outbox changes (the
+kiosk says so) or for a few seconds, so several open pages cost one query."""
 
 from __future__ import annotations
 
@@ -46,6 +47,10 @@ class BacklogReader:
                     counts[PRIORITIES[prio]] = int(n)
             self._cached = (now, counts)
             return dict(counts)
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._cached = None
 
     def still_pending(self, seqs: Iterable[int]) -> set[int]:
         """Which of these outbox rows the server has not acked yet."""

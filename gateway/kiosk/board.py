@@ -155,9 +155,10 @@ class Board:
             return int(seq) not in self._undelivered
 
     def accepted(self, by: str, *, seq: int | None = None, device: str | None = None,
-                 device_seq: int | None = None) -> int | None:
+                 device_seq: int | None = None, by_server: bool = True) -> int | None:
         """A person accepted the case (the ``accepted`` ack level), found by the event's outbox
-        seq or by the device's own seq; the card's seq, or None when no card matches."""
+        seq or by the device's own seq; the card's seq, or None when no card matches. Accepted
+        at the server (``by_server``), the alarm is there: the card counts as delivered too."""
         with self.db.write() as conn:
             if seq is not None:
                 row = conn.execute("SELECT seq FROM alarms WHERE seq <= ? AND last_seq >= ? ORDER BY seq DESC"
@@ -174,8 +175,9 @@ class Board:
             conn.execute("UPDATE alarms SET level = max(level, ?), accepted_by = CASE WHEN accepted_by = ''"
                          " OR level < ? THEN ? ELSE accepted_by END WHERE seq = ?",
                          (LEVEL_ACCEPTED, LEVEL_ACCEPTED, by, card))
-        with self._lock:
-            self._undelivered.discard(card)  # accepted at the server: it has the alarm
+        if by_server:
+            with self._lock:
+                self._undelivered.discard(card)
         return card
 
     def close(self, seq: int, how: str, by: str, at: datetime) -> None:

@@ -208,6 +208,7 @@ class Kiosk:
     def _apply(self, item: _Item) -> tuple[bool, bool]:
         """(urgent, minor): whether the page must hear of it now, or within a few seconds."""
         if isinstance(item, _Committed):
+            self.backlog.invalidate()
             urgent = bool(self.board.record(item.items))
             incoming = [i for i, _ in item.items]
             urgent = self.devices.observe(incoming) or urgent
@@ -217,6 +218,7 @@ class Kiosk:
         if isinstance(item, _Settled):
             if not item.seqs:
                 return False, False
+            self.backlog.invalidate()
             with self._state_lock:
                 self._last_delivery = format_time(self.now())
             return bool(self.board.delivered(item.seqs)), True
@@ -253,7 +255,7 @@ class Kiosk:
         self.queue.add(action)  # DiskFull here: nothing was promised
         log.info("kiosk: %s marked %s %s (action %s)", by, action.event, verb, action.id)
         if verb == "going":
-            self.board.accepted(by, seq=card.seq)
+            self.board.accepted(by, seq=card.seq, by_server=False)
             self._tell_accepted(card)
         else:
             self.board.close(card.seq, HANDLED if verb == "handled" else FALSE_ALARM, by, action.at)
@@ -396,6 +398,7 @@ class Kiosk:
                    history: list[ActionRow]) -> dict[str, Any]:
         return {
             **card.to_dict(self.gateway),
+            "delivered": self.board.is_delivered(event_id(self.gateway, card.seq)),
             "name": device.name if device is not None and device.name else card.device,
             "location": device.location if device is not None else "",
             "actions": [{"action": h.action.verb, "by": h.action.by, "at": format_time(h.action.at),

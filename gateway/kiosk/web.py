@@ -43,6 +43,11 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# A station's own network: private (RFC 1918), loopback, link-local, IPv6 unique-local. Named
+# here rather than taken from ``is_private``, which also counts documentation and reserved ranges.
+STATION_NETWORKS: tuple[Network, ...] = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
+    "::1/128", "fe80::/10", "fc00::/7"))
 
 
 def client_allowed(address: str, extra: tuple[Network, ...] = ()) -> bool:
@@ -53,9 +58,7 @@ def client_allowed(address: str, extra: tuple[Network, ...] = ()) -> bool:
         return False
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    if ip.is_loopback or ip.is_link_local or (ip.is_private and not ip.is_unspecified):
-        return True
-    return any(ip.version == net.version and ip in net for net in extra)
+    return any(ip.version == net.version and ip in net for net in STATION_NETWORKS + extra)
 
 
 def _static_files() -> dict[str, bytes]:

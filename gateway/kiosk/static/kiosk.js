@@ -277,7 +277,7 @@ function card(a, s) {
   const cls = ["card", a.closed ? "closed" : a.level === "accepted" ? "accepted" : "", flashing(a) ? "flash" : ""];
   const steps = h("div", { class: "steps" },
     h("span", { class: "step" + (level >= 1 ? " on" : "") }, t("lvl_stored")),
-    h("span", { class: "step" + (level >= 2 ? " on" : "") }, t("lvl_delivered")),
+    h("span", { class: "step" + (a.delivered ? " on" : ""), "data-delivered": a.delivered ? "yes" : "no" }, t("lvl_delivered")),
     h("span", { class: "step" + (level >= 3 ? " on acc" : ""), "data-level": a.level },
       level >= 3 && a.accepted_by ? t("lvl_accepted_by", { by: a.accepted_by }) : t("lvl_accepted")));
   const acts = h("div", { class: "acts" });
