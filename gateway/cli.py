@@ -1,4 +1,4 @@
-"""``shouwang gateway run|status|devices|pair|decode``."""
+"""``shouwang gateway run|status|devices|pair|pin|decode``."""
 
 from __future__ import annotations
 
@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     pair.add_argument("--key", default="", help="BTHome AES key (32 hex digits)")
     pair.add_argument("--listen", type=float, default=0.0, metavar="SECONDS",
                       help="first watch for this long what the running gateway hears, showing new devices")
+    pin = with_config("pin", "staff PINs for the station's kiosk: set NAME, remove NAME, list")
+    pin.add_argument("action", choices=("set", "remove", "list"))
+    pin.add_argument("name", nargs="?", help="the staff member, as the kiosk shows the name (e.g. 王芳)")
+    pin.add_argument("--pin-stdin", action="store_true",
+                     help="read the PIN from the first line of stdin instead of asking twice")
     dec = with_config("decode", "decode raw input from stdin, one item per line, to JSON lines",
                       required=False)
     dec.add_argument("--transport", required=True, choices=("ble", "rflink", "rtl433", "serial"))
@@ -154,6 +159,45 @@ def _pair(args: argparse.Namespace, settings: GatewaySettings) -> int:
     return 0
 
 
+def _pin(args: argparse.Namespace, settings: GatewaySettings) -> int:
+    """Staff PINs, kept hashed in the data directory's kiosk.db; the running gateway reads them
+    at each sign-in, so no restart is needed."""
+    import getpass
+
+    from gateway.kiosk.db import MB, KioskDb
+    from gateway.kiosk.pins import PinStore
+    from gateway.outbox import utcnow
+
+    kiosk = settings.kiosk
+    db = KioskDb(settings.data_dir, **({"max_bytes": kiosk.max_db_mb * MB} if kiosk is not None else {}))
+    try:
+        pins = PinStore(db)
+        if args.action == "list":
+            for staff in pins.staff():
+                print("%s\tset %s by %s" % (staff.name, staff.set_at, staff.set_by))
+            return 0
+        if not args.name:
+            print("error: give the staff member's name", file=sys.stderr)
+            return 2
+        if args.action == "remove":
+            pins.remove(args.name)
+            print("PIN for %s removed" % args.name)
+            return 0
+        if args.pin_stdin:
+            pin = sys.stdin.readline().strip()
+        else:
+            pin = getpass.getpass("PIN for %s (4-8 digits): " % args.name)
+            if getpass.getpass("again: ") != pin:
+                print("error: the two PINs differ", file=sys.stderr)
+                return 2
+        pins.set_pin(args.name, pin, set_by="cli:%s" % getpass.getuser(), now=utcnow())
+        print("PIN for %s set%s" % (args.name, "" if kiosk is not None else
+                                     " (this gateway has no [kiosk] table yet: it is kept for when it has)"))
+        return 0
+    finally:
+        db.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
@@ -178,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "pair":
             return _pair(args, _settings(args.config))
+        if args.command == "pin":
+            return _pin(args, _settings(args.config))
         if args.command == "decode":
             from gateway.tools import run_decode
 

@@ -3,6 +3,8 @@ that end when idle. Real SQLite files; the clock is injected."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from gateway.kiosk.db import KioskDb
 from gateway.kiosk.errors import BadInput, NotFound, Throttled, WrongPin
 from gateway.kiosk.pins import MAX_STAFF, PinStore, Staff, StaffSignIn
 from protocol.pins import hash_pin, verify_pin
+from tests.conftest import REPO
 from tests.gateway.gw_support import FakeClock
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -176,3 +179,30 @@ def test_old_failures_are_forgotten(signin: StaffSignIn, clock: FakeClock) -> No
     clock.advance(3601)
     with pytest.raises(WrongPin):  # counted afresh: not the fifth
         signin.sign_in("王芳", "0000", "10.0.0.5")
+
+
+# --- the CLI ---------------------------------------------------------------------------------
+
+def _cli(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gateway.cli", "pin", *args, "--config", str(config)],
+                          input=stdin, capture_output=True, text=True, cwd=REPO, timeout=60)
+
+
+def test_the_cli_sets_lists_and_removes_pins(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text('[gateway]\nid = "gw-dongcun-01"\ndata_dir = "data"\n\n[kiosk]\n', encoding="utf-8")
+    done = _cli(config, "set", "王芳", "--pin-stdin", stdin="805931\n")
+    assert (done.returncode, done.stdout) == (0, "PIN for 王芳 set\n")
+    assert "staff PIN for 王芳 set by cli:" in done.stderr and "805931" not in done.stderr
+    stored = PinStore(KioskDb(tmp_path / "data")).hash_of("王芳")
+    assert stored is not None and verify_pin("805931", stored)
+    weak = _cli(config, "set", "李强", "--pin-stdin", stdin="1234\n")
+    assert (weak.returncode, weak.stderr) == (2, "error: a run of digits (1234, 9876) is guessed first\n")
+    assert PinStore(KioskDb(tmp_path / "data")).hash_of("李强") is None
+    listed = _cli(config, "list")
+    assert listed.returncode == 0 and listed.stdout.startswith("王芳\tset ") and "by cli:" in listed.stdout
+    assert _cli(config, "remove", "王芳").stdout == "PIN for 王芳 removed\n"
+    again = _cli(config, "remove", "王芳")
+    assert (again.returncode, again.stderr) == (2, "error: no PIN for 王芳\n")
+    nameless = _cli(config, "set")
+    assert (nameless.returncode, nameless.stderr) == (2, "error: give the staff member's name\n")
