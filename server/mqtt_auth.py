@@ -123,8 +123,10 @@ def gateway_rules(prefix: str, gateway: str) -> tuple[str, ...]:
         "topic write %s/events" % base,
         "topic readwrite %s/status" % base,
         "topic write %s/cmd/result" % base,
+        "topic write %s/actions" % base,  # the kiosk's station actions
         "topic read %s/ack" % base,
         "topic read %s/cmd" % base,
+        "topic read %s/actions/ack" % base,
     )
 
 

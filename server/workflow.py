@@ -92,8 +92,12 @@ def apply_action(
     note: str | None = None,
     data: dict[str, Any] | None = None,
     deadlines: Deadlines | None = None,
+    recorded_at: datetime | None = None,
 ) -> ActionOutcome:
-    """Apply one action in the caller's transaction; publish the outcome after commit."""
+    """Apply one action in the caller's transaction; publish the outcome after commit.
+
+    ``recorded_at``: when the action was taken, if not ``now`` (a station's action that reached
+    the server later); the audit record keeps it, the case's clock runs from ``now``."""
     deadlines = deadlines or Deadlines()
     data = dict(data or {})
     if action not in TRANSITIONS:
@@ -140,7 +144,7 @@ def apply_action(
         to_state=to_state,
         user_id=scope.user_id,
         actor=scope.username,
-        at=now,
+        at=recorded_at or now,
         note=note,
         data={k: _jsonable(v) for k, v in {**data, **extra}.items()} or None,
     )
@@ -194,13 +198,16 @@ def _check_data(
 def _ack_level_command(
     session: Session, case: Case, level: str, scope: Scope, now: datetime
 ) -> Command | None:
-    """Tell the device, through its gateway, how far its alarm got (the villager's button)."""
+    """Tell the device, through its gateway, how far its alarm got (the villager's button), and
+    the station's kiosk which alarm that is (``event``) and who took it on (``by``)."""
     event = latest_event(session, case)
-    if event is None or event.device_seq is None:
+    if event is None:
         return None
     device = session.get(Device, case.device_id)
     gateway = device.gateway_id if device is not None and device.gateway_id else event.gateway_id
-    args = {"device": case.device_id, "device_seq": event.device_seq, "level": level}
+    args: dict[str, Any] = {"device": case.device_id, "level": level, "event": event.id, "by": scope.username}
+    if event.device_seq is not None:
+        args["device_seq"] = event.device_seq
     return new_command(session, gateway, "ack_level", args, scope.username, now, case.id)
 
 

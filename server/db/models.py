@@ -210,6 +210,25 @@ class CommandRow(Base):
     result_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class StationActionRow(Base):
+    """A station action (kiosk) the server answered, by (gateway, action id): a resend is
+    answered from here, never applied twice."""
+
+    __tablename__ = "station_actions"
+    gateway_id: Mapped[str] = mapped_column("gateway", String(32), primary_key=True)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(80))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    verb: Mapped[str] = mapped_column(String(16))
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)  # when staff acted, at the station
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(Text)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(String(32))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+
+
 ROLES = ("admin", "duty_officer", "grid_worker", "station_staff", "viewer")
 
 

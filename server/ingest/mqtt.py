@@ -89,6 +89,7 @@ def server_subscriptions(topics: Topics) -> list[Subscription]:
         # instance reads it; updating it is idempotent.
         Subscription(topics.all_gateways("status")),
         Subscription(topics.all_gateways("cmd/result", shared=True)),
+        Subscription(topics.all_gateways("actions", shared=True)),  # the stations' kiosks
     ]
 
 

@@ -9,6 +9,7 @@ import time
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from protocol.actions import decode_actions, encode_action_results
 from protocol.errors import ProtocolError
 from protocol.payloads import CommandResult, GatewayStatus, decode_events, encode_ack
 from protocol.topics import Topics
@@ -21,8 +22,9 @@ from server.deadlines import gateway_back
 from server.ingest.mqtt import Inbound, Publisher
 from server.ingest.store import StoreResult, store_events
 from server.metrics import Metrics
-from server.publish import publish_alerts
+from server.publish import dumps, publish_alerts
 from server.settings import Deadlines
+from server.station_actions import apply_station_actions
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,8 @@ class IngestWorker:
             self._status(parsed.gateway, item.payload)
         elif parsed.channel == "cmd/result":
             self._command_result(parsed.gateway, item.payload)
+        elif parsed.channel == "actions":
+            self._station_actions(parsed.gateway, item.payload)
         return None
 
     def _events(self, gateway: str, item: Inbound) -> StoreResult | None:
@@ -121,6 +125,30 @@ class IngestWorker:
 
     def _alerts(self, alerts: list[Alert]) -> None:
         publish_alerts(self.publisher, self.topics, self.metrics, alerts)
+
+    def _station_actions(self, gateway: str, payload: bytes) -> None:
+        """Staff actions from a station's kiosk: applied, committed, then answered."""
+        try:
+            batch = decode_actions(payload, gateway)
+        except ProtocolError as exc:
+            self.metrics.inc("events_rejected", reason="actions_" + exc.reason)
+            log.warning("station actions from %s dropped: %s", gateway, exc)
+            return
+        try:
+            outcome = apply_station_actions(self.db, gateway, batch, self.clock(), self.deadlines)
+        except SQLAlchemyError as exc:
+            # No result: the gateway keeps the actions and sends them again; those already
+            # committed are answered from their row then.
+            self.metrics.inc("ingest_errors")
+            log.error("could not apply station actions from %s: %s", gateway, exc)
+            return
+        self.metrics.inc("station_actions", len(outcome.results))
+        for cmd in outcome.commands:
+            self.publisher.publish(self.topics.cmd(cmd.gateway), dumps(cmd.payload))
+            self.metrics.inc("commands_published")
+        self._alerts(outcome.alerts)
+        if outcome.results:
+            self.publisher.publish(self.topics.actions_ack(gateway), encode_action_results(outcome.results))
 
     def _command_result(self, gateway: str, payload: bytes) -> None:
         try:

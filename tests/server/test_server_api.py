@@ -133,6 +133,8 @@ def test_accept_publishes_ack_level_command(server: Running, watcher: Watcher) -
         "device": "sn-00a3",
         "device_seq": 42,
         "level": "accepted",
+        "event": "gw-dongcun-01:2",
+        "by": "duty-t03",
     }
     assert len(cmd["id"]) == 36
     _, alert = watcher.next("sw/v1/duty/")

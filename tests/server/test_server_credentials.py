@@ -90,8 +90,10 @@ def test_every_account_gets_its_own_rules(db: Database) -> None:
                 "topic write sw/v1/gw/gw-xicun-01/events",
                 "topic readwrite sw/v1/gw/gw-xicun-01/status",
                 "topic write sw/v1/gw/gw-xicun-01/cmd/result",
+                "topic write sw/v1/gw/gw-xicun-01/actions",
                 "topic read sw/v1/gw/gw-xicun-01/ack",
                 "topic read sw/v1/gw/gw-xicun-01/cmd",
+                "topic read sw/v1/gw/gw-xicun-01/actions/ack",
             ),
         ),
     ]
