@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 SAVE_EVERY_S = 2.0  # device states and the last delivery time are written this often
 MINOR_PUSH_S = 5.0  # a heartbeat's "last heard" reaches the page at most this often
 PRUNE_EVERY_S = 3600.0
+UNKNOWN_SHOWN = 30  # devices heard for pairing listed on the page, newest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,7 @@ class Kiosk:
         self._link_up = False
         self._link_since = format_time(now())
         self._last_delivery: str | None = None
+        self._sightings: tuple[tuple[str, int], ...] = ()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -192,6 +194,8 @@ class Kiosk:
                 if now - last_save >= SAVE_EVERY_S:
                     last_save = now
                     self._save()
+                    if self._unknown_changed():
+                        self.changes.bump()
                 if minor and now - last_push >= MINOR_PUSH_S:
                     minor, last_push = False, now
                     self.changes.bump()
@@ -238,6 +242,13 @@ class Kiosk:
 
     def _save(self) -> None:
         self.devices.save()
+
+    def _unknown_changed(self) -> bool:
+        """Whether the devices heard for pairing changed (they are listed as they are heard)."""
+        sightings = tuple((u.device, u.count) for u in self.parts.unknown.seen()[:UNKNOWN_SHOWN])
+        changed = sightings != self._sightings
+        self._sightings = sightings
+        return changed
 
     # --- staff requests (web server threads) -----------------------------------------------------
 
@@ -389,7 +400,7 @@ class Kiosk:
             "unknown": [{"device": u.device, "transport": u.transport, "count": u.count, "detail": u.detail,
                          "last_seen": format_time(datetime.fromtimestamp(u.last_seen, tz=self.now().tzinfo)),
                          "models": models_for(u.device, self.parts.catalog)}
-                        for u in self.parts.unknown.seen()[:30]],
+                        for u in self.parts.unknown.seen()[:UNKNOWN_SHOWN]],
             "test": {"running": running.to_dict(ids) if running else None,
                      "last": last.to_dict(ids) if last else None},
         }

@@ -14,7 +14,8 @@ const T = {
     sign_in: "登录", sign_out: "退出", locked: "屏幕已锁定：可以查看报警；要处理报警请先登录。",
     no_alarms: "目前没有报警", recent: "最近处理过的报警",
     kind_panic: "紧急呼叫", kind_medical: "医疗求助", kind_fire: "火警", kind_intrusion: "入侵报警",
-    kind_tamper: "防拆", kind_battery: "电量", kind_missing: "失联",
+    kind_tamper: "防拆", kind_battery: "电量", kind_missing: "失联", kind_test: "测试按键",
+    kind_door_open: "开门", kind_door_close: "关门", kind_panic_cancel: "取消呼叫", kind_tamper_restore: "外壳合上",
     lvl_stored: "已存本站", lvl_delivered: "已送达值班室", lvl_accepted: "已受理", lvl_accepted_by: "已受理：{by}",
     repeats: "共按 {n} 次", going: "我去处理", handled: "已处理", false_alarm: "误报", mute: "知道了（静音）",
     closed_handled: "已处理（{by}）", closed_false_alarm: "误报（{by}）", closed_cancelled: "设备端已取消",
@@ -66,7 +67,9 @@ const T = {
     sign_in: "Sign in", sign_out: "Sign out", locked: "Screen locked: alarms are shown; sign in to act on them.",
     no_alarms: "No alarms", recent: "Recently closed",
     kind_panic: "Panic", kind_medical: "Medical", kind_fire: "Fire", kind_intrusion: "Intrusion",
-    kind_tamper: "Tamper", kind_battery: "Battery", kind_missing: "Missing",
+    kind_tamper: "Tamper", kind_battery: "Battery", kind_missing: "Missing", kind_test: "test press",
+    kind_door_open: "door opened", kind_door_close: "door closed", kind_panic_cancel: "cancel",
+    kind_tamper_restore: "lid closed",
     lvl_stored: "Stored here", lvl_delivered: "Delivered to duty room", lvl_accepted: "Accepted",
     lvl_accepted_by: "Accepted: {by}", repeats: "{n} presses", going: "I'm going", handled: "Handled",
     false_alarm: "False alarm", mute: "Got it (mute)",
@@ -343,7 +346,7 @@ function drawTest(s) {
     out.push(h("div", { class: "rows" }, ...run.devices.map((d) => h("div", { class: "row", "data-test-device": d.device, "data-ticked": d.at ? "yes" : "no" },
       h("span", { class: "tick " + (d.at ? "yes" : "no") }, d.at ? "✓" : "○"),
       h("div", { class: "main" }, h("b", {}, names[d.device] ? names[d.device].name : d.device),
-        h("div", { class: "sub" }, d.at ? fmtTime(d.at) + " · " + d.kind : t("test_waiting")))))));
+        h("div", { class: "sub" }, d.at ? fmtTime(d.at) + " · " + t("kind_" + d.kind) : t("test_waiting")))))));
     if (s.me) out.push(h("div", { class: "acts" }, h("button", { type: "button", class: "ok", id: "test-finish", onclick: () => call("DELETE", "/api/test") }, t("test_finish"))));
   } else {
     const last = s.test.last;
