@@ -382,6 +382,7 @@ class Kiosk:
             disk_full = True
         running, last = self.test.running(), self.test.last_finished()
         ids = [d.id for d in known]
+        missing = set(self.parts.supervisor.missing())
         return {
             "station": self.station,
             "gateway": self.gateway,
@@ -396,7 +397,7 @@ class Kiosk:
             "disk_full": disk_full,
             "alarms": [self._card_view(c, names.get(c.device), history.get(event_id(self.gateway, c.seq), []))
                        for c in cards],
-            "devices": [self._device_view(d) for d in known],
+            "devices": [self._device_view(d, missing) for d in known],
             "unknown": [{"device": u.device, "transport": u.transport, "count": u.count, "detail": u.detail,
                          "last_seen": format_time(datetime.fromtimestamp(u.last_seen, tz=self.now().tzinfo)),
                          "models": models_for(u.device, self.parts.catalog)}
@@ -417,10 +418,10 @@ class Kiosk:
                         for h in history],
         }
 
-    def _device_view(self, d: DeviceSettings) -> dict[str, Any]:
+    def _device_view(self, d: DeviceSettings, missing_now: set[str]) -> dict[str, Any]:
         model = model_of(self.parts.catalog, d)
         state = self.devices.get(d.id)
-        missing = d.id in self.parts.supervisor.missing() or state.missing
+        missing = d.id in missing_now or state.missing
         return {
             "id": d.id, "name": d.name or d.id, "location": d.location, "model": d.model,
             "model_name": model.name_zh if model is not None else "",
