@@ -99,6 +99,7 @@ def test_the_wheel_holds_data_files_extras_and_licence(tmp_path: Path) -> None:
         "firmware/swmain.py",
         "server/migrations/script.py.mako",
         "gateway/deploy/gateway.example.toml",
+        "gateway/kiosk/static/kiosk.html",
         "protocol/py.typed",
     ]:
         assert data in names, data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,7 +49,7 @@ def test_demo_runs_the_whole_system(tmp_path: Path) -> None:
         env=dict(os.environ, PYTHONUNBUFFERED="1"),
     )
     try:
-        out = _read_until(proc, ("broker: ", "server: ", "admin login: "), timeout=90)
+        out = _read_until(proc, ("broker: ", "server: ", "admin login: ", "kiosk: "), timeout=90)
         assert out["broker: "].startswith("mqtt://127.0.0.1:")
         server = out["server: "]
         assert server.startswith("http://127.0.0.1:")
@@ -56,6 +57,17 @@ def test_demo_runs_the_whole_system(tmp_path: Path) -> None:
         form = urllib.parse.urlencode({"username": user, "password": password}).encode()
         with urllib.request.urlopen(server + "/api/v1/auth/token", data=form, timeout=10) as resp:
             token = json.load(resp)["access_token"]
+        # The first station's kiosk, as printed (contract): the page answers and the PIN signs in.
+        kiosk = re.fullmatch(r"(http://127\.0\.0\.1:\d+/) \((.+), PIN (\d{4,8})\)", out["kiosk: "])
+        assert kiosk is not None, out["kiosk: "]
+        with urllib.request.urlopen(kiosk[1] + "api/state", timeout=10) as resp:
+            state = json.load(resp)
+        assert (state["station"], state["staff"]) == (kiosk[2], ["值班员"])
+        sign_in = urllib.request.Request(
+            kiosk[1] + "api/session", method="POST", headers={"Content-Type": "application/json"},
+            data=json.dumps({"name": "值班员", "pin": kiosk[3]}).encode())
+        with urllib.request.urlopen(sign_in, timeout=10) as resp:
+            assert json.load(resp) == {"me": "值班员"}
         # Auto-press makes a device act every 2 s; its events reach the server.
         deadline = time.monotonic() + 60
         events: list[object] = []
