@@ -36,7 +36,8 @@ const T = {
     test_never: "还没有月度测试记录", test_waiting: "等待触发",
     link_state: "连接状态", link_since: "自", last_delivery: "最后送达", none_yet: "尚无",
     backlog: "待发送", backlog_detail: "报警 {alarm} · 故障 {fault} · 状态 {status}", actions_queued: "排队的本站操作",
-    sms: "短信备用", siren: "本站警笛", siren_on: "鸣响中", siren_off: "关闭",
+    sms: "短信备用", sms_numbers: "{n} 个号码", sms_sent: "已发短信 {n} 条", sms_failed: "发送失败 {n} 次（最近：{why}）",
+    siren: "本站警笛", siren_on: "鸣响中", siren_off: "关闭",
     pick_name: "请选择您的名字", enter_pin: "请输入 {name} 的 PIN",
     no_staff: "本站还没有设置人员 PIN。请技术员在网关上运行：shouwang gateway pin set 姓名",
     clear: "清除", cancel: "取消", ok: "确定", back: "返回",
@@ -91,7 +92,8 @@ const T = {
     test_never: "No monthly test recorded yet", test_waiting: "waiting",
     link_state: "Link", link_since: "since", last_delivery: "Last delivery", none_yet: "none yet",
     backlog: "Waiting to send", backlog_detail: "alarms {alarm} · faults {fault} · status {status}",
-    actions_queued: "Queued station actions", sms: "SMS fallback", siren: "Station siren", siren_on: "sounding",
+    actions_queued: "Queued station actions", sms: "SMS fallback", sms_numbers: "{n} numbers",
+    sms_sent: "{n} texts sent", sms_failed: "{n} failed (last: {why})", siren: "Station siren", siren_on: "sounding",
     siren_off: "off", pick_name: "Who are you?", enter_pin: "PIN for {name}",
     no_staff: "No staff PIN is set at this station. The technician runs: shouwang gateway pin set NAME",
     clear: "Clear", cancel: "Cancel", ok: "OK", back: "Back",
@@ -365,10 +367,26 @@ function drawLink(s) {
     [t("actions_queued"), String(s.link.actions_queued)],
     [t("siren"), s.siren.on ? t("siren_on") : t("siren_off")],
   ];
-  if (s.link.sms) rows.push([t("sms"), Object.entries(s.link.sms).map(([k, v]) => k + ": " + (typeof v === "object" ? JSON.stringify(v) : v)).join(" · ")]);
+  if (s.link.sms) rows.push([t("sms"), smsLine(s.link.sms)]);
   const out = [h("dl", { class: "kv", id: "link-facts" }, ...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))];
   if (s.siren.on && s.me) out.push(h("div", { class: "acts" }, h("button", { type: "button", class: "warn", onclick: silence }, t("silence"))));
   return out;
+}
+
+/* The gateway's SMS fallback (its status): numbers, texts sent, and failures in red. */
+function smsLine(sms) {
+  if (typeof sms !== "object" || sms === null) return String(sms);
+  const sent = sms.texts_sent && typeof sms.texts_sent === "object"
+    ? Object.values(sms.texts_sent).reduce((a, b) => a + (Number(b) || 0), 0) : null;
+  const failed = sms.failures && typeof sms.failures === "object"
+    ? Object.values(sms.failures).reduce((a, b) => a + (Number(b) || 0), 0) : 0;
+  if (sent === null && sms.numbers === undefined) {
+    return Object.entries(sms).map(([k, v]) => k + ": " + (typeof v === "object" ? JSON.stringify(v) : v)).join(" · ");
+  }
+  const parts = [t("sms_numbers", { n: sms.numbers ?? "—" }), t("sms_sent", { n: sent ?? 0 })];
+  const line = h("span", { id: "sms-state" }, parts.join(" · "));
+  if (failed) line.append(" · ", h("span", { class: "bad-text" }, t("sms_failed", { n: failed, why: sms.last_error || "—" })));
+  return line;
 }
 
 /* --- actions ------------------------------------------------------------------------------- */
