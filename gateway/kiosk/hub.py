@@ -128,7 +128,7 @@ class Kiosk:
         self._link_up = False
         self._link_since = format_time(now())
         self._last_delivery: str | None = None
-        self._sightings: tuple[tuple[str, int], ...] = ()
+        self._sightings: tuple[int, tuple[tuple[str, int], ...]] = (0, ())
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -244,8 +244,10 @@ class Kiosk:
         self.devices.save()
 
     def _unknown_changed(self) -> bool:
-        """Whether the devices heard for pairing changed (they are listed as they are heard)."""
-        sightings = tuple((u.device, u.count) for u in self.parts.unknown.seen()[:UNKNOWN_SHOWN])
+        """Whether the devices heard for pairing, or the allowlist (a pairing from the CLI),
+        changed: neither tells the kiosk itself."""
+        sightings = (self.parts.registry.count(),
+                     tuple((u.device, u.count) for u in self.parts.unknown.seen()[:UNKNOWN_SHOWN]))
         changed = sightings != self._sightings
         self._sightings = sightings
         return changed

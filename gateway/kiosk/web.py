@@ -4,7 +4,7 @@ server-sent-events stream per open page. No framework: the Raspberry Pi install 
 FastAPI and its dependencies.
 
 Only clients on the station's network are served (private, loopback and link-local addresses,
-plus ``kiosk.allow_clients``). Changes need a signed-in session (an HttpOnly, SameSite=Strict
+plus ``kiosk.allow_clients``), and only when they name the server by address or ``localhost``. Changes need a signed-in session (an HttpOnly, SameSite=Strict
 cookie), a JSON body and, when the browser sends one, an ``Origin`` naming this server.
 """
 
@@ -59,6 +59,23 @@ def client_allowed(address: str, extra: tuple[Network, ...] = ()) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return any(ip.version == net.version and ip in net for net in STATION_NETWORKS + extra)
+
+
+def host_allowed(host: str | None) -> bool:
+    """Whether the ``Host`` a browser sent names this server by address (or ``localhost``). A
+    page of another site that had its name re-pointed at the station's address (DNS rebinding)
+    sends its own name, and is refused."""
+    if not host:
+        return False
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+    if name == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _static_files() -> dict[str, bytes]:
@@ -209,6 +226,9 @@ def _handler_class(server: KioskServer) -> type[BaseHTTPRequestHandler]:
                 log.warning("kiosk: refused %s (not on the station's network)", self.client_address[0])
                 self._json(403, {"error": "not_station_network",
                                  "detail": "the kiosk serves the station's own network only"})
+                return
+            if not host_allowed(self.headers.get("Host")):
+                self._json(403, {"error": "bad_host", "detail": "open the kiosk by the station's address"})
                 return
             try:
                 work()

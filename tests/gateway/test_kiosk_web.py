@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gateway.config import load_settings
 from gateway.daemon import Gateway
 from gateway.errors import GatewayError
-from gateway.kiosk.web import client_allowed
+from gateway.kiosk.web import client_allowed, host_allowed
 from protocol import serial_line as sl
 from protocol.actions import ActionResult, encode_action_results
 from protocol.kinds import Kind
@@ -248,6 +248,10 @@ def test_requests_that_are_not_plain_json_from_this_page_are_refused(station: St
     assert (huge.status_code, huge.json()["error"]) == (400, "too_large")
     other_site = station.http.post("/api/test", json={}, headers={"Origin": "http://example.com"})
     assert (other_site.status_code, other_site.json()["error"]) == (403, "cross_site")
+    # A site whose name was re-pointed at the station (DNS rebinding) cannot even read the board.
+    rebound = station.http.get("/api/state", headers={"Host": "evil.example:8080"})
+    assert (rebound.status_code, rebound.json()["error"]) == (403, "bad_host")
+    assert station.http.get("/api/state", headers={"Host": "localhost:8080"}).status_code == 200
     assert station.kiosk.test.running() is None
 
 
@@ -259,6 +263,15 @@ def test_requests_that_are_not_plain_json_from_this_page_are_refused(station: St
 ])
 def test_only_the_stations_network_is_served(address: str, allowed: bool) -> None:
     assert client_allowed(address) is allowed
+
+
+@pytest.mark.parametrize(("host", "allowed"), [
+    ("127.0.0.1:8080", True), ("192.168.1.10:8080", True), ("[fe80::1]:8080", True), ("[::1]", True),
+    ("localhost:8080", True), ("192.168.1.10", True), ("station.example:8080", False), ("", False),
+    (None, False),
+])
+def test_the_page_is_opened_by_address(host: str | None, allowed: bool) -> None:
+    assert host_allowed(host) is allowed
 
 
 def test_configured_networks_are_served_too() -> None:
