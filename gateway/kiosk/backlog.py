@@ -48,6 +48,17 @@ class BacklogReader:
             self._cached = (now, counts)
             return dict(counts)
 
+    def pending_alarms(self) -> list[tuple[int, str, int | None, str, str, str]]:
+        """Alarm rows the server has not acked yet: (seq, device, device_seq, kind, at, data)."""
+        with self._lock:
+            try:
+                rows = self._connection().execute(
+                    "SELECT seq, device, device_seq, kind, at, data FROM events WHERE prio = 0 ORDER BY seq"
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise StorageError("cannot read the outbox: %s" % exc) from None
+        return [(int(r[0]), str(r[1]), r[2], str(r[3]), str(r[4]), str(r[5])) for r in rows]
+
     def invalidate(self) -> None:
         with self._lock:
             self._cached = None

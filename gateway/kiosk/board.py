@@ -97,12 +97,16 @@ class Board:
     # --- what happened -------------------------------------------------------------------------
 
     def record(self, items: Iterable[tuple[Incoming, Appended]]) -> list[int]:
-        """New alarm events, after the outbox committed them; the seqs of new or repeated cards."""
+        """New alarm events, after the outbox committed them; the seqs of new or repeated cards.
+        An event already on the board is skipped, so recording again is harmless."""
         touched: list[int] = []
         with self.db.write() as conn:
             for item, appended in items:
                 if not is_board_alarm(item) or appended.duplicate:
                     continue
+                if conn.execute("SELECT 1 FROM alarms WHERE device = ? AND seq <= ? AND last_seq >= ?",
+                                (item.device, appended.seq, appended.seq)).fetchone():
+                    continue  # on the board already: an update tried again after a failure
                 alarm_class = ALARM_CLASS[item.kind] or ""
                 at = format_time(item.at)
                 row = conn.execute("SELECT seq FROM alarms WHERE closed = '' AND device = ? AND class = ?"
@@ -140,6 +144,12 @@ class Board:
         with self._lock:
             self._undelivered.difference_update(hit)
         return hit
+
+    def covers(self, seq: int, device: str) -> bool:
+        """Whether ``seq`` is one of the presses a card of ``device`` holds (a repeat)."""
+        with self.db.read() as conn:
+            return conn.execute("SELECT 1 FROM alarms WHERE device = ? AND seq <= ? AND last_seq >= ?",
+                                (device, seq, seq)).fetchone() is not None
 
     def undelivered(self) -> list[int]:
         with self._lock:

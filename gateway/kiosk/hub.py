@@ -9,6 +9,7 @@ once committed. Local first: everything here works with the uplink down.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -35,7 +36,7 @@ from gateway.kiosk.errors import BadInput, Conflict, DiskFull, KioskError, NotFo
 from gateway.kiosk.monthly_test import MonthlyTest
 from gateway.kiosk.pins import PinStore, StaffSignIn
 from gateway.kiosk.settings import KioskSettings
-from gateway.outbox import LEVEL_ACCEPTED, Appended, Incoming, Settled
+from gateway.outbox import LEVEL_ACCEPTED, LEVEL_STORED, Appended, Incoming, Settled
 from gateway.pairing import models_for
 from gateway.registry import Registry
 from gateway.siren import Siren
@@ -45,8 +46,8 @@ from hardware.catalog import Catalog
 from protocol import serial_line as sl
 from protocol.actions import MAX_NOTE, VERBS, ActionResult, StationAction
 from protocol.errors import ProtocolError
-from protocol.event import event_id, format_time
-from protocol.kinds import KINDS
+from protocol.event import event_id, format_time, parse_time
+from protocol.kinds import KINDS, Kind
 from protocol.payloads import Command, CommandResult
 from protocol.pins import check_staff_name
 from protocol.topics import Topics
@@ -57,6 +58,8 @@ SAVE_EVERY_S = 2.0  # device states and the last delivery time are written this 
 MINOR_PUSH_S = 5.0  # a heartbeat's "last heard" reaches the page at most this often
 PRUNE_EVERY_S = 3600.0
 UNKNOWN_SHOWN = 30  # devices heard for pairing listed on the page, newest first
+RETRIES = 30  # a failed update is tried again at this many ticks (a minute) before it is dropped
+MAX_RETRYING = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,16 +132,33 @@ class Kiosk:
         self._link_since = format_time(now())
         self._last_delivery: str | None = None
         self._sightings: tuple[int, tuple[tuple[str, int], ...]] = (0, ())
+        self._retry: list[tuple[_Item, int]] = []  # updates that failed, and how often
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        # Alarms the server acked while the kiosk was not told (a crash in between) are delivered:
-        # rows leave the outbox only on the server's ack (alarm rows are never evicted).
+        self._catch_up()
+        self._thread.start()
+
+    def _catch_up(self) -> None:
+        """What a crash may have kept from the board: alarms the outbox committed that the
+        kiosk never recorded (they are still in the outbox until the server acks them), and
+        alarms the server acked while the kiosk was not told (rows leave the outbox only on the
+        server's ack; alarm rows are never evicted)."""
+        missed: list[tuple[Incoming, Appended]] = []
+        for seq, device, device_seq, kind, at, data in self.backlog.pending_alarms():
+            if self.board.get(seq) is None and not self.board.covers(seq, device):
+                try:
+                    item = Incoming(device, Kind(kind), parse_time(at), device_seq, json.loads(data))
+                except (ValueError, ProtocolError):
+                    continue
+                missed.append((item, Appended(seq, False, LEVEL_STORED)))
+        if missed:
+            log.warning("kiosk: %d alarms committed before a crash put on the board", len(missed))
+            self.board.record(missed)
         waiting = self.board.undelivered()
         if waiting:
             self.board.delivered(set(waiting) - self.backlog.still_pending(waiting))
-        self._thread.start()
 
     def stop(self) -> None:
         if self._thread.is_alive():
@@ -180,16 +200,27 @@ class Kiosk:
             try:
                 item = self._inbox.get(timeout=SAVE_EVERY_S)
             except queue.Empty:
-                item = _Settled([])  # a tick: time to save and push what is minor
+                item = _Settled([])  # a tick: time to save, push what is minor, retry a failure
             if item is None:
                 self._save()
                 return
+            tries = 1
+            if isinstance(item, _Settled) and not item.seqs and self._retry:
+                (item, tries), self._retry = self._retry[0], self._retry[1:]
+                tries += 1
             try:
                 urgent, more = self._apply(item)
-                minor = minor or more
-                if urgent:
-                    self.changes.bump()
-                    minor, last_push = False, self.monotonic()
+            except Exception as exc:
+                self.parts.counters.inc("errors.kiosk")
+                log.error("kiosk: an update failed (try %d): %s", tries, exc,
+                          exc_info=not isinstance(exc, GatewayError))
+                self._keep(item, tries)
+                urgent, more = False, False
+            minor = minor or more
+            if urgent:
+                self.changes.bump()
+                minor, last_push = False, self.monotonic()
+            try:
                 now = self.monotonic()
                 if now - last_save >= SAVE_EVERY_S:
                     last_save = now
@@ -202,12 +233,19 @@ class Kiosk:
                 if now - last_prune >= PRUNE_EVERY_S:
                     last_prune = now
                     self.queue.forget_events(self.board.prune(self.now()))
-            except GatewayError as exc:
+            except Exception as exc:
                 self.parts.counters.inc("errors.kiosk")
-                log.error("kiosk: %s", exc)
-            except Exception:
-                self.parts.counters.inc("errors.kiosk")
-                log.exception("kiosk update failed")
+                log.error("kiosk: periodic work failed: %s", exc, exc_info=not isinstance(exc, GatewayError))
+
+    def _keep(self, item: _Item, tries: int) -> None:
+        """An update that failed (kiosk.db full or unwritable) is tried again at the next ticks,
+        so a press is not lost from the board; a bounded number of them, for a bounded time."""
+        if item is None or (isinstance(item, _Settled) and not item.seqs):
+            return
+        if tries >= RETRIES or len(self._retry) >= MAX_RETRYING:
+            log.error("kiosk: an update was dropped after %d tries", tries)
+            return
+        self._retry.append((item, tries))
 
     def _apply(self, item: _Item) -> tuple[bool, bool]:
         """(urgent, minor): whether the page must hear of it now, or within a few seconds."""

@@ -4,8 +4,9 @@ server-sent-events stream per open page. No framework: the Raspberry Pi install 
 FastAPI and its dependencies.
 
 Only clients on the station's network are served (private, loopback and link-local addresses,
-plus ``kiosk.allow_clients``), and only when they name the server by address or ``localhost``. Changes need a signed-in session (an HttpOnly, SameSite=Strict
-cookie), a JSON body and, when the browser sends one, an ``Origin`` naming this server.
+plus ``kiosk.allow_clients``), and only when they name the server by address or ``localhost``.
+Changes need a signed-in session (an HttpOnly, SameSite=Strict cookie), a JSON body and, when
+the browser sends one, an ``Origin`` naming this server.
 """
 
 from __future__ import annotations

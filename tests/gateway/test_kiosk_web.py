@@ -4,6 +4,7 @@ server. The page itself runs in Chromium in test_kiosk_browser.py."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import queue
 import socket
@@ -501,3 +502,62 @@ def test_actions_go_up_after_their_alarm_and_leave_on_the_result(tmp_path: Path,
         st.close()
         actions.close()
         server.stop()
+
+
+# --- what a crash or a full kiosk.db may keep from the board --------------------------------------
+
+def test_the_board_catches_up_after_a_crash(tmp_path: Path, node: PtyNode) -> None:
+    import sqlite3
+
+    st = Station(tmp_path, node)
+    st.press(1)
+    st.press(1, node="00a4", kind=Kind.TAMPER)  # a fault: never a card
+    st.node.event("00a3", 2, Kind.FIRE)
+    st.node.read_msg()
+    wait_for(lambda: len(st.state()["alarms"]) == 2, what="two cards")
+    st.close()
+    data = tmp_path / "data"
+    with sqlite3.connect(data / "kiosk.db") as kiosk:  # the kiosk died before its own commit
+        kiosk.execute("DELETE FROM alarms")
+    with sqlite3.connect(data / "outbox.db") as outbox:  # and the server acked the fire alarm
+        outbox.execute("DELETE FROM events WHERE kind = 'fire'")
+    st = Station(tmp_path, node)
+    try:
+        alarms = st.state()["alarms"]
+        assert [(a["kind"], a["delivered"]) for a in alarms] == [("panic", False)]
+    finally:
+        st.close()
+    # And a card the kiosk kept whose event the server acked meanwhile is delivered.
+    with sqlite3.connect(data / "outbox.db") as outbox:
+        outbox.execute("DELETE FROM events")
+    st = Station(tmp_path, node)
+    try:
+        assert [(a["kind"], a["delivered"]) for a in st.state()["alarms"]] == [("panic", True)]
+    finally:
+        st.close()
+
+
+def test_a_press_reaches_the_board_once_the_full_kiosk_database_has_room(tmp_path: Path,
+                                                                       node: PtyNode) -> None:
+    from gateway.kiosk.errors import DiskFull
+    from gateway.outbox import Appended, Incoming
+
+    st = Station(tmp_path, node, kiosk="max_db_mb = 1\nreserve_mb = 1")
+    try:
+        filler = iter(range(100_000, 200_000))
+        for size in (500, 50, 1):  # cards of other buttons, until not one more fits
+            with pytest.raises(DiskFull):
+                while True:
+                    seqs = itertools.islice(filler, size)
+                    st.kiosk.board.record([(Incoming("sn-%x" % seq, Kind.PANIC, st.gw.now(), seq),
+                                            Appended(seq, False, 1)) for seq in seqs])
+        before = st.gw.counters.get("errors.kiosk")
+        assert st.press(1) == sl.SerialAck("00a3", 1, sl.AckLevel.STORED)  # the outbox has its room
+        wait_for(lambda: st.gw.counters.get("errors.kiosk") > before, what="the board's update failing")
+        assert not any(a["device"] == "sn-00a3" for a in st.state()["alarms"])
+        with st.kiosk.db.write() as conn:
+            conn.execute("DELETE FROM alarms WHERE seq >= 100000")
+        assert _times_out(st.alarm(1))["device"] == "sn-00a3"  # tried again at a tick
+        assert st.alarm(1)["repeats"] == 0
+    finally:
+        st.close()
