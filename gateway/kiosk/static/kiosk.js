@@ -204,7 +204,7 @@ function apply(state) {
   }
   PAGE.first = false;
   if (old && old.me !== state.me && !state.me) closeModal();
-  armIdle();
+  if (!old || old.me !== state.me) armIdle();  // a push is no touch: only people keep a session alive
   draw();
   if (fresh) sound();
 }
