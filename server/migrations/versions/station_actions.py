@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "station_actions"
-down_revision = "sign_in_audit"
+down_revision = "user_audit"
 branch_labels = None
 depends_on = None
 
