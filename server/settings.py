@@ -99,7 +99,7 @@ def mqtt_broker(value: str) -> BrokerUrl:
     try:
         return BrokerUrl.parse(value)
     except UrlError as exc:
-        raise ConfigError("MQTT URL %s" % exc) from None
+        raise ConfigError("MQTT URL: %s" % exc) from None
 
 
 def parse_mqtt_url(value: str) -> tuple[str, int]:

@@ -108,7 +108,7 @@ def test_flags_win_over_the_process_environment(monkeypatch: pytest.MonkeyPatch)
             {"SHOUWANG_DEADLINE_INTERVAL": "600"},
             "SHOUWANG_DEADLINE_INTERVAL: Input should be less than or equal to 60",
         ),
-        ({"SHOUWANG_MQTT": "mqtt://127.0.0.1:99999"}, "bad port in MQTT URL 'mqtt://127.0.0.1:99999'"),
+        ({"SHOUWANG_MQTT": "mqtt://127.0.0.1:99999"}, "MQTT URL: bad port in 'mqtt://127.0.0.1:99999'"),
         (
             {"SHOUWANG_DEADLINES": '{"accept": {"panic": "soon"}}'},
             "SHOUWANG_DEADLINES.accept must map alarm classes to seconds > 0",
