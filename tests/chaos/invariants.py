@@ -47,6 +47,8 @@ class Report:
     missing: dict[str, list[int]] = field(default_factory=dict)
     # device -> device seqs the server holds more than once
     duplicated: dict[str, list[int]] = field(default_factory=dict)
+    # device -> device seqs the server holds with another kind than the device sent, or never sent
+    not_as_sent: dict[str, list[int]] = field(default_factory=dict)
     # alarm event id -> number of cases it is in, when that is not exactly one
     alarms_not_in_one_case: dict[str, int] = field(default_factory=dict)
     # case id -> the duty topic no alert for it was published on
@@ -77,6 +79,17 @@ def stored_exactly_once(stored: dict[str, set[int]], events: list[ServerEvent]) 
         if any(n > 1 for n in counts.values())
     }
     return missing, duplicated
+
+
+def as_sent(sent: dict[str, dict[int, str]], events: list[ServerEvent]) -> dict[str, list[int]]:
+    """Per device driven by the test: server events whose kind is not what the device sent under
+    that seq (or that it never sent). Events the gateway makes itself carry no device seq."""
+    out: dict[str, list[int]] = {}
+    for ev in events:
+        kinds = sent.get(ev.device)
+        if kinds is not None and ev.device_seq is not None and kinds.get(ev.device_seq) != ev.kind:
+            out.setdefault(ev.device, []).append(ev.device_seq)
+    return {device: sorted(seqs) for device, seqs in out.items()}
 
 
 def alarms_in_one_case(db: ServerDb, events: list[ServerEvent]) -> dict[str, int]:
@@ -125,6 +138,7 @@ def report(stack: ChaosStack, gateways: list[str] | None = None) -> Report:
         unacked=unacked,
         missing=missing,
         duplicated=duplicated,
+        not_as_sent=as_sent({device: v.sent_kinds() for device, v in stack.villagers.items()}, events),
         alarms_not_in_one_case=alarms_in_one_case(stack.db, events),
         cases_never_alerted=cases_alerted(stack.db, stack.duty.received()),
         backlog=waiting,

@@ -114,6 +114,7 @@ class Villager:
         self.device = "sn-" + node
         os.set_blocking(self.node.master, False)
         self.retry_every = retry_every
+        self.kinds: dict[int, str] = {}  # seq -> the kind the villager sent under it
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._retrier = threading.Thread(target=self._retry_loop, name="retry-%s" % node, daemon=True)
@@ -146,6 +147,7 @@ class Villager:
     def press(self, kind: Kind, data: dict[str, Any] | None = None) -> int:
         with self._lock:
             seq, line = self.node.line_for(kind, data)
+            self.kinds[seq] = kind.value
             self.node.sent_at[seq] = time.monotonic()
             self._write(line)
         return seq
@@ -176,6 +178,10 @@ class Villager:
     def sent(self) -> set[int]:
         with self._lock:
             return set(self.node.lines)
+
+    def sent_kinds(self) -> dict[int, str]:
+        with self._lock:
+            return dict(self.kinds)
 
     def close(self) -> None:
         self._stop.set()
