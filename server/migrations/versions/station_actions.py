@@ -1,7 +1,7 @@
 """station actions: what a station's kiosk asked and what the server answered, by (gateway, id)
 
 Revision ID: station_actions
-Revises: sign_in_audit
+Revises: user_audit
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "station_actions"
-down_revision = "sign_in_audit"
+down_revision = "user_audit"
 branch_labels = None
 depends_on = None
 
