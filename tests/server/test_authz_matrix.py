@@ -292,6 +292,23 @@ MATRIX: dict[tuple[str, str], Entry] = {
         ),
         shows=("gateway", "gw-dongcun-01"),
     ),
+    # Staff PINs for a station's kiosk: set and removed by the admins over the station.
+    ("PUT", V + "/gateways/{gateway_id}/pins/{name}"): Entry(
+        ADMIN,
+        lambda w, p: Call(
+            "PUT",
+            V + "/gateways/%s/pins/王芳" % pick(p, "gw-dongcun-01", "gw-xicun-01"),
+            json={"pin": "805931"},
+        ),
+        ok=202,
+        shows=("gateway", "gw-dongcun-01"),
+    ),
+    ("DELETE", V + "/gateways/{gateway_id}/pins/{name}"): Entry(
+        ADMIN,
+        lambda w, p: Call("DELETE", V + "/gateways/%s/pins/王芳" % pick(p, "gw-dongcun-01", "gw-xicun-01")),
+        ok=202,
+        shows=("gateway", "gw-dongcun-01"),
+    ),
     ("GET", V + "/commands/{command_id}"): reading(
         lambda w, p: V + "/commands/" + w.commands[p], ("gateway", "gw-dongcun-01")
     ),
