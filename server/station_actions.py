@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from protocol.actions import ActionResult, DecodedActions, StationAction
 from protocol.event import format_time
-from server.alerts import Alert
+from server.alerts import Alert, AlertHook, no_hook
 from server.commands import Command
 from server.db.engine import Database
 from server.db.models import Case, CaseEvent, Device, EventRow, Gateway, StationActionRow, User
@@ -59,9 +59,15 @@ class StationOutcome:
 
 
 def apply_station_actions(
-    db: Database, gateway: str, batch: DecodedActions, now: datetime, deadlines: Deadlines
+    db: Database,
+    gateway: str,
+    batch: DecodedActions,
+    now: datetime,
+    deadlines: Deadlines,
+    on_alerts: AlertHook = no_hook,
 ) -> StationOutcome:
-    """Apply a gateway's batch in order, one transaction per action."""
+    """Apply a gateway's batch in order, one transaction per action; ``on_alerts`` runs in each
+    action's transaction (the notifications' outbox)."""
     out = StationOutcome()
     for _, ident, why in batch.rejected:
         if ident is not None:
@@ -69,6 +75,7 @@ def apply_station_actions(
     for action in batch.actions:
         with db.write() as session:
             result, outcomes = _apply(session, gateway, action, now, deadlines)
+            on_alerts(session, [a for o in outcomes for a in o.alerts], now)
         out.results.append(result)
         for outcome in outcomes:
             out.alerts.extend(outcome.alerts)

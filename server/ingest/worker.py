@@ -135,7 +135,8 @@ class IngestWorker:
             log.warning("station actions from %s dropped: %s", gateway, exc)
             return
         try:
-            outcome = apply_station_actions(self.db, gateway, batch, self.clock(), self.deadlines)
+            outcome = apply_station_actions(self.db, gateway, batch, self.clock(), self.deadlines,
+                                            self.on_alerts)
         except SQLAlchemyError as exc:
             # No result: the gateway keeps the actions and sends them again; those already
             # committed are answered from their row then.

@@ -356,3 +356,45 @@ def test_pairing_a_new_virtual_device(page: Page, chain: Chain, tmp_path: Path) 
     alarm = newcomer.get_attribute("data-alarm")
     assert alarm is not None
     close_card(page, alarm)
+
+
+def test_the_network_tab_shows_sms_failures(browser: Browser, tmp_path: Path) -> None:
+    """Without the chain: a gateway with its link down, an SMS fallback whose modem has no SIM."""
+    from gateway.config import DeviceSettings, GatewaySettings, MqttSettings, SerialSettings, SmsSettings
+    from gateway.kiosk.settings import KioskSettings
+    from hardware.scripted_node import ScriptedNode
+    from protocol.kinds import Kind
+    from tests.gateway.gw_support import FakeClock
+    from tests.modem_standin import ModemStandIn
+
+    clock = FakeClock()
+    with ModemStandIn(sim="NOT INSERTED") as modem:
+        node = ScriptedNode("00a3")
+        settings = GatewaySettings(
+            id=GW, data_dir=tmp_path / "gw", mqtt=MqttSettings(url="mqtt://127.0.0.1:9"),
+            serial=(SerialSettings(port=node.port),),
+            devices=(DeviceSettings(id="sn-00a3", name="王奶奶家 呼叫按钮", model="sw-panic-button"),),
+            sms=SmsSettings(port=modem.port, numbers=("+8613800138000",), after_s=60.0),
+            kiosk=KioskSettings(listen="127.0.0.1:0", station="东村服务站"))
+        gateway = Gateway(settings, clock=clock)
+        gateway.start()
+        try:
+            assert gateway.sms is not None and gateway.kiosk_server is not None
+            seq = node.send(Kind.PANIC, {"battery": 80})
+            assert node.wait_acked_retrying([seq], "stored", timeout=WAIT)
+            gateway.sms.step()
+            clock.advance(61)
+            gateway.sms.step()  # the modem has no SIM: the text fails
+            wait_until(lambda: gateway.status()["sms"]["failures"], "the SMS failure recorded")
+            context = browser.new_context(viewport={"width": 800, "height": 480},
+                                          base_url=gateway.kiosk_server.url)
+            page = context.new_page()
+            page.set_default_timeout(UI_WAIT_MS)
+            page.goto("/")
+            page.click("[data-tab=link]")
+            expect(page.locator("#sms-state")).to_contain_text("1 个号码")
+            expect(page.locator("#sms-state .bad-text")).to_contain_text("发送失败 1 次")
+            context.close()
+        finally:
+            gateway.stop()
+            node.close()

@@ -292,6 +292,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
         ),
         shows=("gateway", "gw-dongcun-01"),
     ),
+    # Staff PINs for a station's kiosk: set and removed by the admins over the station.
     ("PUT", V + "/gateways/{gateway_id}/pins/{name}"): Entry(
         ADMIN,
         lambda w, p: Call(

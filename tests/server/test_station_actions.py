@@ -185,7 +185,7 @@ def test_a_staff_account_of_that_name_is_linked(server: Running) -> None:
     made = server.client.post("/api/v1/users", headers=h, json={
         "username": "wangfang", "password": "Station-Staff-2026!", "role": "station_staff",
         "region": "c01/t03/v12"})
-    assert made.status_code == 200, made.text
+    assert made.status_code == 201, made.text
     watcher = _watch(server)
     try:
         _ingest(server, watcher, [ev(1, "panic", device_seq=1)])
@@ -225,7 +225,7 @@ def test_pin_route_refuses_bad_input_and_callers_out_of_scope(server: Running) -
     h = server.token("admin", ADMIN)
     made = server.client.post("/api/v1/users", headers=h, json={
         "username": "admin-t05", "password": "Admin-Of-T05-2026!", "role": "admin", "region": "c01/t05"})
-    assert made.status_code == 200, made.text
+    assert made.status_code == 201, made.text
     path = "/api/v1/gateways/%s/pins/王芳" % GW
     cases = [
         (h, path, {"pin": "1234"}, 422, "weak_pin"),

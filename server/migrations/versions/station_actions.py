@@ -1,7 +1,7 @@
 """station actions: what a station's kiosk asked and what the server answered, by (gateway, id)
 
 Revision ID: station_actions
-Revises: sign_in_audit
+Revises: user_audit
 """
 
 from __future__ import annotations
