@@ -87,6 +87,9 @@ def _fields(pairs):
             text = value
         if not isinstance(text, str) or not (is_int(text) or is_token(text)):
             raise LineError("bad_field", "value %r" % (value,))
+        if isinstance(value, str) and is_int(text):
+            # A token of digits reads back as an integer: sent, it would not be what was meant.
+            raise LineError("bad_field", "value %r reads as an integer" % (value,))
         out.append(key + "=" + text)
     return out
 
