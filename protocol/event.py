@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,8 +15,13 @@ from protocol.kinds import DEFAULT_PRIORITY, Kind, Priority, parse_kind, parse_p
 VERSION = 1
 # Sequence numbers (the gateway's and the device's) fit a signed 64-bit column.
 MAX_SEQ = 2**63 - 1
-MAX_DATA_DEPTH = 16
+INT64_MIN, INT64_MAX = -(2**63), MAX_SEQ
+MAX_DATA_DEPTH = 16  # containers nested in ``data`` (``{"a": [1]}`` is 2)
+MAX_EVENT_DATA = 2048  # bytes of one event's ``data``, as compact UTF-8 JSON
 _SEQ = re.compile(r"[0-9]{1,19}")
+_ENCODE = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
+).encode
 
 
 def format_time(at: datetime) -> str:
@@ -41,29 +45,39 @@ def parse_time(value: str) -> datetime:
         raise ProtocolError("bad_time", "%r is out of range in UTC" % value) from None
 
 
-def check_data(value: Any, depth: int = 0) -> None:
-    """Event data is JSON that every reader can store and send on: finite numbers, text that
-    is Unicode (no lone surrogates, which have no UTF-8), and a bounded depth."""
-    if depth > MAX_DATA_DEPTH:
-        raise ProtocolError("bad_field", "data nests deeper than %d levels" % MAX_DATA_DEPTH)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ProtocolError("bad_field", "data holds %r, which is not JSON" % value)
-    if isinstance(value, str):
-        _check_text(value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_text(key)
-            check_data(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            check_data(item, depth + 1)
-
-
-def _check_text(text: str) -> None:
+def check_data(data: dict[str, Any]) -> None:
+    """Event data is JSON that every reader can store and send on: finite numbers
+    (``non_finite``), text that is Unicode (``unencodable``: lone surrogates have no UTF-8), at
+    most ``MAX_EVENT_DATA`` bytes (``data_too_large``) and ``MAX_DATA_DEPTH`` levels
+    (``data_too_deep``). One pass of the C encoder; the depth is walked only when the text
+    holds a container."""
+    if not data:
+        return
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ProtocolError("bad_field", "data holds text that is not Unicode") from None
+        text = _ENCODE(data)
+        size = len(text) if text.isascii() else len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # (a ValueError too, so first)
+        raise ProtocolError("unencodable", "data holds text that is not Unicode") from None
+    except ValueError as exc:  # NaN or an infinity (allow_nan=False)
+        raise ProtocolError("non_finite", str(exc)[:80]) from None
+    except RecursionError:
+        raise ProtocolError("data_too_deep", "more than %d levels" % MAX_DATA_DEPTH) from None
+    if size > MAX_EVENT_DATA:
+        raise ProtocolError("data_too_large", "%d bytes, at most %d" % (size, MAX_EVENT_DATA))
+    if ("[" in text or "{" in text[1:]) and _depth(data) > MAX_DATA_DEPTH:
+        raise ProtocolError("data_too_deep", "more than %d levels" % MAX_DATA_DEPTH)
+
+
+def _depth(data: dict[str, Any]) -> int:
+    depth, level = 1, [v for v in data.values() if isinstance(v, dict | list)]
+    while level and depth <= MAX_DATA_DEPTH:
+        depth += 1
+        nested: list[Any] = []
+        for value in level:
+            items = value.values() if isinstance(value, dict) else value
+            nested.extend(v for v in items if isinstance(v, dict | list))
+        level = nested
+    return depth
 
 
 def event_id(gateway: str, seq: int) -> str:
@@ -153,10 +167,11 @@ class Event:
         if prefix != gateway or not _SEQ.fullmatch(seq_text) or int(seq_text) > MAX_SEQ:
             raise ProtocolError("bad_event_id", repr(ident[:80]))
         device_seq = obj.get("device_seq")
-        if device_seq is not None and (
-            not isinstance(device_seq, int) or isinstance(device_seq, bool) or not 0 <= device_seq <= MAX_SEQ
-        ):
-            raise ProtocolError("bad_field", "device_seq must be an integer from 0 to 2^63-1")
+        if device_seq is not None:
+            if not isinstance(device_seq, int) or isinstance(device_seq, bool):
+                raise ProtocolError("bad_field", "device_seq must be an integer")
+            if not 0 <= device_seq <= MAX_SEQ:
+                raise ProtocolError("out_of_range", "device_seq must be from 0 to 2^63-1")
         data = obj.get("data", {})
         if not isinstance(data, dict):
             raise ProtocolError("bad_field", "data must be an object")

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from protocol.errors import ProtocolError
-from protocol.event import Event
+from protocol.event import MAX_DATA_DEPTH, MAX_EVENT_DATA, Event
 
 MAX_BATCH = 500  # events per MQTT message
+MAX_PAYLOAD = 2 * 1024 * 1024  # bytes of one events message
+
+__all__ = ["MAX_BATCH", "MAX_DATA_DEPTH", "MAX_EVENT_DATA", "MAX_PAYLOAD", "DecodedBatch", "decode_events"]
 
 
 def _dumps(obj: object) -> bytes:
@@ -33,6 +37,79 @@ def encode_events(events: Iterable[Event]) -> bytes:
     return _dumps(items)
 
 
+class Unreadable:
+    """Stands in, after parsing, for a JSON value no event may hold: NaN, an infinity, or an
+    integer of more digits than Python reads. The event holding one is rejected with the
+    marker's reason; its neighbours are not."""
+
+    __slots__ = ("reason", "text")
+
+    def __init__(self, reason: str, text: str) -> None:
+        self.reason = reason
+        self.text = text
+
+    def __repr__(self) -> str:
+        return "Unreadable(%s, %s)" % (self.reason, self.text[:24])
+
+
+class _BatchReader:
+    """``json.loads`` with markers for the values no event may hold."""
+
+    def __init__(self) -> None:
+        self.marked = 0
+
+    def _mark(self, reason: str, text: str) -> Unreadable:
+        self.marked += 1
+        return Unreadable(reason, text)
+
+    def integer(self, text: str) -> int | Unreadable:
+        try:
+            return int(text)
+        except ValueError:  # more digits than int() reads (4300 by default)
+            return self._mark("oversized_integer", text)
+
+    def number(self, text: str) -> float | Unreadable:
+        value = float(text)
+        return value if math.isfinite(value) else self._mark("non_finite", text)
+
+    def constant(self, text: str) -> Unreadable:
+        return self._mark("non_finite", text)
+
+    def load(self, payload: bytes) -> Any:
+        if len(payload) > MAX_PAYLOAD:
+            raise ProtocolError("too_large", "%d bytes, at most %d" % (len(payload), MAX_PAYLOAD))
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError("bad_json", str(exc)[:200]) from None
+        try:
+            try:
+                return json.loads(text, parse_float=self.number, parse_constant=self.constant)
+            except ValueError:
+                # Perhaps only an integer longer than int() reads: read again, marking those
+                # (every integer then costs a call, so only when needed).
+                return json.loads(
+                    text, parse_int=self.integer, parse_float=self.number, parse_constant=self.constant
+                )
+        except ValueError as exc:
+            raise ProtocolError("bad_json", str(exc)[:200]) from None
+        except RecursionError:
+            raise ProtocolError("too_deep", "nested deeper than the parser goes") from None
+
+
+def _refuse_markers(item: Any) -> None:
+    """Reject the event if any value in it was marked while parsing (iterative: no depth limit)."""
+    stack = [item]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, Unreadable):
+            raise ProtocolError(value.reason, value.text[:40])
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
 @dataclass(slots=True)
 class DecodedBatch:
     events: list[Event]
@@ -42,17 +119,25 @@ class DecodedBatch:
 def decode_events(payload: bytes, gateway: str | None = None) -> DecodedBatch:
     """Decode a batch, keeping every good event even when a neighbour is bad.
 
+    Raises only for a payload that cannot be read at all: over ``MAX_PAYLOAD`` (``too_large``),
+    not UTF-8 JSON (``bad_json``), nested too deep to parse (``too_deep``), not an array of
+    1..``MAX_BATCH`` events (``bad_batch``). Everything else is a per-event rejection.
+
     With ``gateway`` set, events claiming another gateway are rejected: a gateway may only
     publish its own events on its own topic.
     """
-    obj = _loads(payload)
+    reader = _BatchReader()
+    obj = reader.load(payload)
     if isinstance(obj, dict):
         obj = [obj]
-    if not isinstance(obj, list) or not obj:
-        raise ProtocolError("bad_batch", "not a non-empty array")
+    if not isinstance(obj, list) or not 1 <= len(obj) <= MAX_BATCH:
+        size = len(obj) if isinstance(obj, list) else type(obj).__name__
+        raise ProtocolError("bad_batch", "not an array of 1..%d events: %s" % (MAX_BATCH, size))
     batch = DecodedBatch([], [])
     for index, item in enumerate(obj):
         try:
+            if reader.marked:
+                _refuse_markers(item)
             event = Event.from_dict(item)
             if gateway is not None and event.gateway != gateway:
                 raise ProtocolError("wrong_gateway", "%s on %s's topic" % (event.gateway, gateway))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     text,
@@ -227,6 +228,30 @@ class StationActionRow(Base):
     ok: Mapped[bool] = mapped_column(Boolean)
     reason: Mapped[str | None] = mapped_column(String(32))
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+
+
+class DeadLetter(Base):
+    """A message refused whole because nothing in it can be read (not UTF-8, not JSON, too
+    deep, too large, not a batch). Never acked; kept for people to look at, once per distinct
+    payload, with how often it came."""
+
+    __tablename__ = "dead_letters"
+    KEEP_BYTES: ClassVar[int] = 64 * 1024  # what is kept of a payload; ``size`` tells the rest
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gateway_id: Mapped[str | None] = mapped_column("gateway", String(32), index=True)
+    topic: Mapped[str] = mapped_column(String(400))
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(String(400))
+    size: Mapped[int] = mapped_column(Integer)
+    # sha256 of topic and whole payload: the same message again only counts.
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    count: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The sending gateway's region when it arrived: who may see it.
+    region_path: Mapped[str | None] = mapped_column(String(400), index=True)
 
 
 ROLES = ("admin", "duty_officer", "grid_worker", "station_staff", "viewer")

@@ -10,7 +10,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from protocol.event import Event
-from protocol.kinds import ALARM_CLASS, OPENS_CASE, Kind, Priority
+from protocol.kinds import ALARM_CLASS, DEFAULT_PRIORITY, OPENS_CASE, Kind, Priority
 from server.alerts import Alert, build_alert
 from server.db.models import Case, CaseAction, CaseEvent, EventRow
 from server.db.upsert import insert_ignore_many
@@ -27,6 +27,7 @@ class StoreResult:
     duplicates: list[str] = field(default_factory=list)  # event ids already stored
     cases_opened: list[int] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)  # to publish after commit
+    priority_corrected: int = 0  # events whose sender claimed another priority than the kind's
 
     @property
     def seqs(self) -> list[int]:
@@ -43,6 +44,10 @@ def store_events(
     rows = []
     for ev in events:
         place = places[ev.device]
+        # The server, not the sender, says how urgent a kind is (a panic sent as "status"
+        # is still an alarm).
+        if ev.priority is not DEFAULT_PRIORITY[ev.kind]:
+            result.priority_corrected += 1
         rows.append(
             {
                 "id": ev.id,
@@ -50,7 +55,7 @@ def store_events(
                 "seq": ev.seq,
                 "device_id": ev.device,
                 "kind": ev.kind.value,
-                "priority": ev.priority.value,
+                "priority": DEFAULT_PRIORITY[ev.kind].value,
                 "at": ev.at,
                 "received_at": now,
                 "device_seq": ev.device_seq,
@@ -135,8 +140,8 @@ class _CaseWork:
                 gateway_id=ev.gateway,
                 alarm_class=alarm_class,
                 kind=ev.kind.value,
-                priority=ev.priority.value,
-                category="alarm" if ev.priority is Priority.ALARM else "maintenance",
+                priority=DEFAULT_PRIORITY[ev.kind].value,
+                category="alarm" if DEFAULT_PRIORITY[ev.kind] is Priority.ALARM else "maintenance",
                 region_id=place.region.id if place.region is not None else None,
                 region_path=place.path_text,
                 now=self.now,

@@ -19,6 +19,7 @@ from server.commands import record_result
 from server.db.engine import Database
 from server.db.models import Gateway
 from server.deadlines import gateway_back
+from server.ingest.dead_letters import record_dead_letter
 from server.ingest.mqtt import Inbound, Publisher
 from server.ingest.store import StoreResult, store_events
 from server.metrics import Metrics
@@ -95,12 +96,13 @@ class IngestWorker:
         try:
             batch = decode_events(item.payload, gateway=gateway)
         except ProtocolError as exc:
-            self.metrics.inc("events_rejected", reason=exc.reason)
-            log.warning("batch from %s dropped: %s", gateway, exc)
+            self._dead_letter(gateway, item, exc)
             return None
         for index, why in batch.rejected:
+            # Not acked: the gateway keeps the event, and a person can see why in its log,
+            # in ours and in the counter.
             self.metrics.inc("events_rejected", reason=why.reason)
-            log.warning("event %d of a batch from %s dropped: %s", index, gateway, why)
+            log.warning("event %d of a batch from %s rejected: %s", index, gateway, why)
         if not batch.events:
             return None
         try:
@@ -117,11 +119,28 @@ class IngestWorker:
         self.metrics.inc("events_ingested", len(result.new))
         self.metrics.inc("events_duplicate", len(result.duplicates))
         self.metrics.inc("cases_opened", len(result.cases_opened))
+        if result.priority_corrected:
+            self.metrics.inc("events_priority_corrected", result.priority_corrected)
         # Only now, after the commit: the ack is the gateway's licence to forget the events.
         self.publisher.publish(self.topics.ack(gateway), encode_ack(result.seqs))
         self.metrics.inc("acks_published")
         self._alerts(result.alerts)
         return result
+
+    def _dead_letter(self, gateway: str, item: Inbound, exc: ProtocolError) -> None:
+        """A payload nothing can be read from: refused whole, kept in the dead-letter table."""
+        self.metrics.inc("events_rejected", reason=exc.reason)
+        log.warning("payload of %d bytes from %s refused whole: %s", len(item.payload), gateway, exc)
+        try:
+            with self.db.write() as session:
+                record_dead_letter(
+                    session, gateway, item.topic, item.payload, exc.reason, str(exc), self.clock()
+                )
+        except SQLAlchemyError as db_exc:
+            self.metrics.inc("ingest_errors")
+            log.error("could not keep the refused payload from %s: %s", gateway, db_exc)
+            return
+        self.metrics.inc("payloads_dead_lettered", reason=exc.reason)
 
     def _alerts(self, alerts: list[Alert]) -> None:
         publish_alerts(self.publisher, self.topics, self.metrics, alerts)

@@ -167,7 +167,8 @@ EVENTS = st.builds(
             | st.booleans()
             | st.integers()
             | st.floats(allow_nan=False, allow_infinity=False)
-            | st.text(),
+            # Bounded so the data stays within MAX_EVENT_DATA (2 KiB) even escaped.
+            | st.text(max_size=32),
             lambda inner: (
                 st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
             ),
