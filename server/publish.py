@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any
 
 from protocol.topics import Topics
 from server.alerts import Alert
 from server.ingest.mqtt import Publisher
 from server.metrics import Metrics
+from server.safe_json import dumps
 
 log = logging.getLogger(__name__)
 
-
-def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+__all__ = ["dumps", "publish_alerts"]
 
 
 def publish_alerts(publisher: Publisher, topics: Topics, metrics: Metrics, alerts: list[Alert]) -> None:

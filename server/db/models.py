@@ -22,6 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from server.safe_json import scrub
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC in Python on both databases (SQLite drops the zone otherwise)."""
@@ -40,6 +42,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class SafeJSON(TypeDecorator[Any]):
+    """JSON that always reads back as something every JSON writer takes (``safe_json.scrub``):
+    a value stored before ingest refused it, or sent by a gateway, never breaks a reader."""
+
+    impl = JSON(none_as_null=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return scrub(value)
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return scrub(value)
 
 
 class Base(DeclarativeBase):
@@ -79,7 +95,7 @@ class Gateway(Base):
     secret_hash: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str | None] = mapped_column(String(16))
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    status_data: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    status_data: Mapped[dict[str, Any] | None] = mapped_column(SafeJSON)
 
 
 class Device(Base):
@@ -124,7 +140,7 @@ class EventRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     device_seq: Mapped[int | None] = mapped_column(BigInteger)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True))
+    data: Mapped[dict[str, Any]] = mapped_column(SafeJSON)
     region_path: Mapped[str | None] = mapped_column(String(400), index=True)
 
 
@@ -192,7 +208,7 @@ class CaseAction(Base):
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(Text)
-    data: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    data: Mapped[dict[str, Any] | None] = mapped_column(SafeJSON)
 
 
 class CommandRow(Base):
@@ -207,7 +223,7 @@ class CommandRow(Base):
     sent_by: Mapped[str] = mapped_column(String(64))
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ok: Mapped[bool | None] = mapped_column(Boolean)
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    result: Mapped[dict[str, Any] | None] = mapped_column(SafeJSON)
     result_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
