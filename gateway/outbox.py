@@ -342,6 +342,34 @@ class Outbox:
             raise OutboxError("settle failed: %s" % exc) from None
         return out
 
+    def move_past(self, high_water: int) -> None:
+        """Continue above the server's high-water mark: it holds seqs up to ``high_water`` from
+        this gateway id (an earlier install), so the next seq is ``max(next, high_water + 1)``.
+        Kept in ``sqlite_sequence``, so a restart continues above it too; rows waiting to be
+        sent keep their seqs (the server tells their content apart)."""
+        if high_water <= self._last_seq:
+            return
+        conn = self._conn
+        try:
+            self._sync("FULL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                moved = conn.execute(
+                    "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'events'", (high_water,)
+                ).rowcount
+                if not moved:  # no row ever inserted: sqlite_sequence has no line for us yet
+                    conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)",
+                                 (high_water,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise OutboxError("cannot move the sequence past %d: %s" % (high_water, exc)) from None
+        log.warning("the server holds seqs up to %d from this gateway id: continuing at %d",
+                    high_water, high_water + 1)
+        self._last_seq = high_water
+
     def raise_level(self, device: str, device_seq: int, level: int) -> None:
         try:
             self._conn.execute(

@@ -40,7 +40,7 @@ from mqttlink import (
 from protocol.errors import ProtocolError
 from protocol.event import Event
 from protocol.kinds import Priority
-from protocol.payloads import Command, CommandResult, GatewayStatus, decode_ack, encode_events
+from protocol.payloads import Command, CommandResult, GatewayStatus, decode_ack_message, encode_events
 from protocol.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -228,12 +228,17 @@ class Uplink:
     def _message(self, topic: str, payload: bytes) -> None:
         if topic == self.topics.ack(self.gw):
             try:
-                ranges = decode_ack(payload)
+                ack = decode_ack_message(payload)
             except ProtocolError as exc:
                 self.counters.inc("rejected.bad_ack")
                 log.warning("bad ack payload: %s", exc)
                 return
             self.counters.inc("mqtt.acks")
+            if ack.high_water is not None:
+                # The server holds our seqs from an earlier install: continue above them.
+                high_water = ack.high_water
+                self.writer.call(lambda box: box.move_past(high_water))
+            ranges = ack.ranges
             self._forget(ranges)
             self.writer.settle(ranges, self.on_settled)
         elif topic == self.topics.cmd(self.gw):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocol.errors import ProtocolError
-from protocol.event import MAX_DATA_DEPTH, MAX_EVENT_DATA, Event
+from protocol.event import MAX_DATA_DEPTH, MAX_EVENT_DATA, MAX_SEQ, Event
 
 MAX_BATCH = 500  # events per MQTT message
 MAX_PAYLOAD = 2 * 1024 * 1024  # bytes of one events message
@@ -168,11 +168,28 @@ def from_ranges(ranges: Iterable[tuple[int, int]]) -> list[int]:
 MAX_ACK_SPAN = 1_000_000
 
 
-def encode_ack(seqs: Iterable[int]) -> bytes:
-    return _dumps({"seqs": [[lo, hi] for lo, hi in to_ranges(seqs)]})
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """What the server committed, and, when it found the gateway reusing seqs it already
+    holds (a reinstalled gateway), the highest seq it holds for the gateway: the gateway's
+    next seq must be above it."""
+
+    ranges: list[tuple[int, int]]
+    high_water: int | None = None
 
 
-def decode_ack(payload: bytes) -> list[tuple[int, int]]:
+def encode_ack(seqs: Iterable[int], high_water: int | None = None) -> bytes:
+    body: dict[str, Any] = {"seqs": [[lo, hi] for lo, hi in to_ranges(seqs)]}
+    if high_water is not None:
+        body["high_water"] = high_water
+    return _dumps(body)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def decode_ack_message(payload: bytes) -> Ack:
     obj = _loads(payload)
     if not isinstance(obj, dict) or not isinstance(obj.get("seqs"), list):
         raise ProtocolError("bad_ack", "expected {\"seqs\": [[from, to], ...]}")
@@ -181,13 +198,21 @@ def decode_ack(payload: bytes) -> list[tuple[int, int]]:
         if (
             not isinstance(item, list)
             or len(item) != 2
-            or not all(isinstance(x, int) and not isinstance(x, bool) for x in item)
+            or not all(_is_int(x) for x in item)
             or not 0 <= item[0] <= item[1]
             or item[1] - item[0] > MAX_ACK_SPAN
         ):
             raise ProtocolError("bad_ack", repr(item))
         out.append((item[0], item[1]))
-    return out
+    high_water = obj.get("high_water")
+    if high_water is not None and (not _is_int(high_water) or not 0 <= high_water <= MAX_SEQ):
+        raise ProtocolError("bad_ack", "high_water %r" % (high_water,))
+    return Ack(out, high_water)
+
+
+def decode_ack(payload: bytes) -> list[tuple[int, int]]:
+    """The acked ranges alone (readers that do not move their sequence)."""
+    return decode_ack_message(payload).ranges
 
 
 @dataclass(frozen=True, slots=True)

@@ -310,6 +310,8 @@ class GatewayOut(BaseModel):
                 "status": "online",
                 "status_at": "2026-11-23T07:00:00.000Z",
                 "has_credentials": True,
+                "reused_seqs": 0,
+                "reused_seq_at": None,
             }
         },
     )
@@ -318,6 +320,10 @@ class GatewayOut(BaseModel):
     status: str | None
     status_at: datetime | None
     has_credentials: bool
+    reused_seqs: int = Field(
+        0, description="events sent under ids the server already held (a reinstall); stored anew"
+    )
+    reused_seq_at: datetime | None = None
 
 
 class Credentials(BaseModel):

@@ -24,6 +24,8 @@ def gateway_view(scope: Scope) -> Select[*tuple[Any, ...]]:
             Gateway.status,
             Gateway.status_at,
             Gateway.secret_hash.is_not(None).label("has_credentials"),
+            Gateway.reused_seqs,
+            Gateway.reused_seq_at,
         )
         .outerjoin(Station, Gateway.station_id == Station.id)
         .outerjoin(Region, Station.region_id == Region.id)

@@ -96,6 +96,9 @@ class Gateway(Base):
     status: Mapped[str | None] = mapped_column(String(16))
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status_data: Mapped[dict[str, Any] | None] = mapped_column(SafeJSON)
+    # Events it sent under ids the server already held with other content (a reinstall).
+    reused_seqs: Mapped[int] = mapped_column(Integer, server_default="0")
+    reused_seq_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Device(Base):
@@ -142,6 +145,19 @@ class EventRow(Base):
     device_seq: Mapped[int | None] = mapped_column(BigInteger)
     data: Mapped[dict[str, Any]] = mapped_column(SafeJSON)
     region_path: Mapped[str | None] = mapped_column(String(400), index=True)
+    # The id the gateway sent it under, when that id already held another event (a gateway
+    # reinstalled with an empty outbox): the event is stored under a fresh seq instead.
+    sent_id: Mapped[str | None] = mapped_column(String(80))
+
+    __table_args__ = (
+        Index("ix_events_gateway_seq", "gateway", "seq"),
+        Index(
+            "ix_events_sent_id",
+            "sent_id",
+            sqlite_where=text("sent_id IS NOT NULL"),
+            postgresql_where=text("sent_id IS NOT NULL"),
+        ),
+    )
 
 
 OPEN_CASE_INDEX = "uq_cases_open_device_class"

@@ -13,8 +13,8 @@ from protocol.event import Event
 from protocol.kinds import ALARM_CLASS, DEFAULT_PRIORITY, OPENS_CASE, Kind, Priority
 from server.alerts import Alert, build_alert
 from server.db.models import Case, CaseAction, CaseEvent, EventRow
-from server.db.upsert import insert_ignore_many
 from server.deadlines import open_case_once
+from server.ingest.identity import store_rows
 from server.places import Place, resolve_places
 from server.scope import device_scope
 from server.settings import Deadlines
@@ -23,15 +23,16 @@ from server.workflow import apply_action
 
 @dataclass
 class StoreResult:
-    new: list[str] = field(default_factory=list)  # event ids stored now
-    duplicates: list[str] = field(default_factory=list)  # event ids already stored
+    new: list[str] = field(default_factory=list)  # stored ids of the events stored now
+    duplicates: list[str] = field(default_factory=list)  # event ids already stored, same content
+    # Reused ids (a reinstalled gateway): the id an event was sent as -> the id it is stored as.
+    reassigned: dict[str, str] = field(default_factory=dict)
+    # Set when the gateway must move its sequence above this (it sent ids the server holds).
+    high_water: int | None = None
     cases_opened: list[int] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)  # to publish after commit
     priority_corrected: int = 0  # events whose sender claimed another priority than the kind's
-
-    @property
-    def seqs(self) -> list[int]:
-        return [int(i.rpartition(":")[2]) for i in self.new + self.duplicates]
+    seqs: list[int] = field(default_factory=list)  # the seqs the events were sent with: the ack
 
 
 def store_events(
@@ -63,17 +64,14 @@ def store_events(
                 "region_path": place.path_text,
             }
         )
-    inserted = insert_ignore_many(session, EventRow, rows, [EventRow.id])
-    fresh: list[Event] = []
-    seen: set[str] = set()
-    for ev in events:
-        # A batch may carry the same event twice (a resend merged into a new batch): once counts.
-        if ev.id not in inserted or ev.id in seen:
-            result.duplicates.append(ev.id)
-            continue
-        seen.add(ev.id)
-        result.new.append(ev.id)
-        fresh.append(ev)
+    # A batch may carry the same event twice (a resend merged into a new batch): once counts.
+    ids = store_rows(session, events, rows)
+    fresh = ids.fresh
+    result.new = [ev.id for ev in fresh]
+    result.duplicates = ids.duplicates
+    result.reassigned = ids.reassigned
+    result.high_water = ids.high_water
+    result.seqs = ids.wire_seqs
     work = _CaseWork(session, fresh, now, deadlines, result)
     for ev in fresh:
         alarm_class = ALARM_CLASS.get(ev.kind)

@@ -122,7 +122,9 @@ class IngestWorker:
         if result.priority_corrected:
             self.metrics.inc("events_priority_corrected", result.priority_corrected)
         # Only now, after the commit: the ack is the gateway's licence to forget the events.
-        self.publisher.publish(self.topics.ack(gateway), encode_ack(result.seqs))
+        if result.reassigned:
+            self.metrics.inc("events_seq_reused", len(result.reassigned))
+        self.publisher.publish(self.topics.ack(gateway), encode_ack(result.seqs, result.high_water))
         self.metrics.inc("acks_published")
         self._alerts(result.alerts)
         return result

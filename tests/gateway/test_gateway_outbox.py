@@ -234,3 +234,23 @@ def test_ble_memory_survives_reopening_and_a_counter_never_goes_back(tmp_path: P
         box.remember_ble([BleMemory("ble-a4c1388d18b2", 1, {})])
     with pytest.raises(OutboxError, match=r"^cannot read BLE states: "):
         box.load_ble()
+
+
+def test_server_high_water_moves_the_sequence_past_it(tmp_path: Path) -> None:
+    """A reinstalled gateway starts at seq 1 again; the server's ack names the highest seq it
+    holds, and the outbox continues above it, for good."""
+    path = tmp_path / "o.db"
+    box = Outbox(path, "gw-test-01")
+    assert [a.seq for a in box.append([ev(seq=1), ev(seq=2)])] == [1, 2]
+    box.move_past(40)
+    assert box.append([ev(seq=3)])[0].seq == 41
+    box.move_past(10)  # an older mark never moves it back
+    assert box.append([ev(seq=4)])[0].seq == 42
+    box.close()
+    box = Outbox(path, "gw-test-01")
+    assert box.last_seq() == 42
+    assert [e.seq for e in box.pending()] == [1, 2, 41, 42]  # nothing waiting is lost or renumbered
+    box.move_past(99)
+    box.close()
+    box = Outbox(path, "gw-test-01")  # the mark itself is kept, not only rows above it
+    assert box.append([ev(seq=5)])[0].seq == 100

@@ -19,6 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gateway.daemon import Gateway
 from protocol import serial_line as sl
 from protocol.kinds import Kind
+from protocol.payloads import encode_ack
 from shouwang.mosquitto import Mosquitto
 from shouwang.processes import free_port
 from tests.gateway.gw_support import WAIT, FakeClock, FakeServer, PtyNode, settings, wait_for
@@ -293,6 +294,23 @@ def test_delivered_reaches_a_node_not_heard_since_a_restart(tmp_path: Path, brok
     try:
         assert node.read_msg() == sl.SerialAck("00a3", 7, sl.AckLevel.DELIVERED)
         assert server.seqs() == {1}
+    finally:
+        gw.stop()
+        server.stop()
+
+
+def test_ack_high_water_moves_the_gateway_sequence(tmp_path: Path, broker: Mosquitto, node: PtyNode) -> None:
+    server = FakeServer(broker.host, broker.port, GW, auto_ack=False).start()
+    gw = start_gateway(tmp_path, broker, node)
+    try:
+        node.event("00a3", 1, Kind.PANIC)
+        wait_for(lambda: server.seqs() == {1}, what="seq 1 at the server")
+        # The server already held seqs up to 57 from this gateway's previous install.
+        server.client.publish(server.topics.ack(GW), encode_ack([1], high_water=57), qos=1)
+        wait_for(lambda: gw.counters.get("delivered") == 1, what="ack applied")
+        node.event("00a3", 2, Kind.PANIC)
+        wait_for(lambda: 58 in server.seqs(), what="the next event above the mark")
+        assert server.seqs() == {1, 58}
     finally:
         gw.stop()
         server.stop()

@@ -7,10 +7,12 @@ import pytest
 
 from protocol import Event, Kind, Priority, ProtocolError, Topics
 from protocol.payloads import (
+    Ack,
     Command,
     CommandResult,
     GatewayStatus,
     decode_ack,
+    decode_ack_message,
     decode_events,
     encode_ack,
     encode_events,
@@ -100,6 +102,22 @@ def test_ack_ranges() -> None:
 def test_bad_acks(payload: bytes) -> None:
     with pytest.raises(ProtocolError):
         decode_ack(payload)
+
+
+def test_ack_with_high_water() -> None:
+    """The server's high-water mark rides on the ack; readers that do not know it ignore it."""
+    payload = encode_ack([1, 2], high_water=57)
+    assert payload == b'{"seqs":[[1,2]],"high_water":57}'
+    assert decode_ack_message(payload) == Ack([(1, 2)], 57)
+    assert decode_ack(payload) == [(1, 2)]
+    assert decode_ack_message(b'{"seqs":[[3,3]]}') == Ack([(3, 3)], None)
+
+
+@pytest.mark.parametrize("mark", [b"-1", b'"57"', b"true", b"1.5", b"9223372036854775808"])
+def test_bad_high_water(mark: bytes) -> None:
+    with pytest.raises(ProtocolError) as err:
+        decode_ack_message(b'{"seqs":[[1,1]],"high_water":' + mark + b"}")
+    assert err.value.reason == "bad_ack"
 
 
 def test_status_and_commands() -> None:

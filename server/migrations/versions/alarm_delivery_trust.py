@@ -1,4 +1,4 @@
-"""alarm delivery trust: dead letters
+"""alarm delivery trust: dead letters, reused event ids
 
 Revision ID: alarm_delivery_trust
 Revises: station_actions
@@ -16,6 +16,20 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("events") as batch:
+        batch.add_column(sa.Column("sent_id", sa.String(length=80), nullable=True))
+    op.create_index("ix_events_gateway_seq", "events", ["gateway", "seq"], unique=False)
+    op.create_index(
+        "ix_events_sent_id",
+        "events",
+        ["sent_id"],
+        unique=False,
+        sqlite_where=sa.text("sent_id IS NOT NULL"),
+        postgresql_where=sa.text("sent_id IS NOT NULL"),
+    )
+    with op.batch_alter_table("gateways") as batch:
+        batch.add_column(sa.Column("reused_seqs", sa.Integer(), server_default="0", nullable=False))
+        batch.add_column(sa.Column("reused_seq_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         "dead_letters",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -39,3 +53,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("dead_letters")
+    with op.batch_alter_table("gateways") as batch:
+        batch.drop_column("reused_seq_at")
+        batch.drop_column("reused_seqs")
+    op.drop_index("ix_events_sent_id", table_name="events")
+    op.drop_index("ix_events_gateway_seq", table_name="events")
+    with op.batch_alter_table("events") as batch:
+        batch.drop_column("sent_id")
