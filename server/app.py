@@ -29,6 +29,7 @@ from server.api import (
     exports,
     gateways,
     notify_rules,
+    quarantine,
     regions,
     sign_ins,
     station_pins,
@@ -201,6 +202,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         cap,
         stream,
         notify_rules,
+        quarantine,
     )
     for resource in resources:
         app.include_router(resource.router, prefix=API)

@@ -10,6 +10,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 _HELP = {
     "events_ingested": "Events stored for the first time.",
     "events_duplicate": "Events received again and acked again without a new row.",
+    "events_quarantined": "Events for a device registered to another gateway, kept aside (no case).",
     "events_seq_reused": "Events sent under an id the server held with other content, stored anew.",
     "events_rejected": "Events or messages refused as malformed, by reason (never acked).",
     "payloads_dead_lettered": "Messages refused whole and kept in the dead-letter table, by reason.",

@@ -17,6 +17,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -260,6 +261,30 @@ class StationActionRow(Base):
     ok: Mapped[bool] = mapped_column(Boolean)
     reason: Mapped[str | None] = mapped_column(String(32))
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+
+
+class QuarantinedEvent(Base):
+    """An event a gateway sent for a device registered to another gateway: kept and counted,
+    shown to admins, never turned into a case (one gateway cannot speak for another)."""
+
+    __tablename__ = "quarantined_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(80))  # as sent: "<gateway>:<seq>"
+    gateway_id: Mapped[str] = mapped_column("gateway", String(32), index=True)  # who sent it
+    device_id: Mapped[str] = mapped_column("device", String(64), index=True)
+    device_gateway_id: Mapped[str] = mapped_column("device_gateway", String(32))  # who owns the device
+    kind: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    device_seq: Mapped[int | None] = mapped_column(BigInteger)
+    data: Mapped[dict[str, Any]] = mapped_column(SafeJSON)
+    # sha256 of the content: a resend is kept once, a reused id with new content again.
+    digest: Mapped[str] = mapped_column(String(64))
+    region_path: Mapped[str | None] = mapped_column(String(400), index=True)  # the device's
+    gateway_region_path: Mapped[str | None] = mapped_column(String(400), index=True)  # the sender's
+
+    __table_args__ = (UniqueConstraint("event_id", "digest", name="uq_quarantined_events_event_digest"),)
 
 
 class DeadLetter(Base):

@@ -15,6 +15,7 @@ from server.alerts import Alert, build_alert
 from server.db.models import Case, CaseAction, CaseEvent, EventRow
 from server.deadlines import open_case_once
 from server.ingest.identity import store_rows
+from server.ingest.quarantine import foreign, quarantine
 from server.places import Place, resolve_places
 from server.scope import device_scope
 from server.settings import Deadlines
@@ -29,6 +30,8 @@ class StoreResult:
     reassigned: dict[str, str] = field(default_factory=dict)
     # Set when the gateway must move its sequence above this (it sent ids the server holds).
     high_water: int | None = None
+    # Events for a device registered to another gateway: kept aside, acked, never a case.
+    quarantined: list[str] = field(default_factory=list)
     cases_opened: list[int] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)  # to publish after commit
     priority_corrected: int = 0  # events whose sender claimed another priority than the kind's
@@ -42,6 +45,10 @@ def store_events(
     deadlines = deadlines or Deadlines()
     result = StoreResult()
     places = resolve_places(session, {ev.device: ev.gateway for ev in events})
+    aside = [ev for ev in events if foreign(ev, places[ev.device])]
+    if aside:
+        result.quarantined, result.duplicates = quarantine(session, aside, places, now)
+        events = [ev for ev in events if not foreign(ev, places[ev.device])]
     rows = []
     for ev in events:
         place = places[ev.device]
@@ -68,10 +75,10 @@ def store_events(
     ids = store_rows(session, events, rows)
     fresh = ids.fresh
     result.new = [ev.id for ev in fresh]
-    result.duplicates = ids.duplicates
+    result.duplicates += ids.duplicates
     result.reassigned = ids.reassigned
     result.high_water = ids.high_water
-    result.seqs = ids.wire_seqs
+    result.seqs = ids.wire_seqs + [ev.seq for ev in aside]
     work = _CaseWork(session, fresh, now, deadlines, result)
     for ev in fresh:
         alarm_class = ALARM_CLASS.get(ev.kind)
@@ -156,6 +163,8 @@ class _CaseWork:
         if (
             ev.kind is Kind.PANIC_CANCEL
             and case.state == "new"
+            # Only the gateway the alarm came from may take it back for the device.
+            and case.gateway_id == ev.gateway
             and self.now - case.opened_at <= timedelta(seconds=self.deadlines.cancel_grace)
         ):
             # The villager took it back before anyone accepted: close it, and say so on the wire.

@@ -122,6 +122,8 @@ class IngestWorker:
         if result.priority_corrected:
             self.metrics.inc("events_priority_corrected", result.priority_corrected)
         # Only now, after the commit: the ack is the gateway's licence to forget the events.
+        if result.quarantined:
+            self.metrics.inc("events_quarantined", len(result.quarantined))
         if result.reassigned:
             self.metrics.inc("events_seq_reused", len(result.reassigned))
         self.publisher.publish(self.topics.ack(gateway), encode_ack(result.seqs, result.high_water))

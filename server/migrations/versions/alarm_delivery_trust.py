@@ -1,4 +1,4 @@
-"""alarm delivery trust: dead letters, reused event ids
+"""alarm delivery trust: dead letters, reused event ids, quarantine
 
 Revision ID: alarm_delivery_trust
 Revises: station_actions
@@ -51,7 +51,31 @@ def upgrade() -> None:
     op.create_index("ix_dead_letters_region_path", "dead_letters", ["region_path"], unique=False)
 
 
+    op.create_table(
+        "quarantined_events",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("event_id", sa.String(length=80), nullable=False),
+        sa.Column("gateway", sa.String(length=32), nullable=False),
+        sa.Column("device", sa.String(length=64), nullable=False),
+        sa.Column("device_gateway", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("priority", sa.String(length=16), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("device_seq", sa.BigInteger(), nullable=True),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("region_path", sa.String(length=400), nullable=True),
+        sa.Column("gateway_region_path", sa.String(length=400), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("event_id", "digest", name="uq_quarantined_events_event_digest"),
+    )
+    for column in ("gateway", "device", "received_at", "region_path", "gateway_region_path"):
+        op.create_index("ix_quarantined_events_%s" % column, "quarantined_events", [column], unique=False)
+
+
 def downgrade() -> None:
+    op.drop_table("quarantined_events")
     op.drop_table("dead_letters")
     with op.batch_alter_table("gateways") as batch:
         batch.drop_column("reused_seq_at")
