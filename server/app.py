@@ -134,7 +134,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         live.bind(asyncio.get_running_loop())
         feed_consoles(link, topics, live)
         app.state.live = live
-        escalator = Escalator(db, clock, settings.deadlines, on_alerts=notify)
+        escalator = Escalator(db, clock, settings.deadlines, on_alerts=notify, metrics=metrics)
         relay = NotificationRelay(
             db,
             clock,

@@ -22,6 +22,7 @@ from server.clock import Clock
 from server.db.engine import Database
 from server.db.models import Case, CaseAction, EventRow, Gateway, Region, Station
 from server.db.upsert import insert_ignore
+from server.metrics import Metrics
 from server.settings import Deadlines
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,13 @@ def escalation_path(region_path: str | None, level: int) -> list[str]:
         return []
     codes = region_path.split("/")
     return codes[: max(1, len(codes) - level)]
+
+
+def top_level(region_path: str | None) -> int:
+    """The highest escalation level of a case: its tree's root (the county), and at least 1,
+    so an overdue case always turns red and escalated, also at the county or unassigned."""
+    depth = len(region_path.split("/")) if region_path else 0
+    return max(1, depth - 1)
 
 
 def open_case_once(
@@ -119,57 +127,78 @@ class Escalator:
         deadlines: Deadlines,
         interval: float = 1.0,
         on_alerts: AlertHook = no_hook,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.on_alerts = on_alerts
         self.clock = clock
         self.deadlines = deadlines
         self.interval = interval
+        self.metrics = metrics or Metrics()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._failing: set[int] = set()  # cases whose last step failed (logged in full once)
 
     def tick(self, now: datetime | None = None) -> list[Alert]:
         now = now or self.clock()
         alerts: list[Alert] = []
+        failed: set[int] = set()  # not looked at again in this tick: the loop always ends
         while True:
             with self.db.write() as session:
-                batch = self._due_cases(session, now)
-                self.on_alerts(session, batch, now)
-                alerts.extend(batch)
-            if len(batch) < BATCH:
+                looked, batch = self._due_cases(session, now, failed)
+            alerts.extend(batch)
+            if looked < BATCH:
                 break
         with self.db.write() as session:
-            offline = self._offline_gateways(session, now)
-            self.on_alerts(session, offline, now)
-            alerts.extend(offline)
+            alerts.extend(self._offline_gateways(session, now))
         return alerts
 
-    def _due_cases(self, session: Session, now: datetime) -> list[Alert]:
+    def _due_cases(self, session: Session, now: datetime, failed: set[int]) -> tuple[int, list[Alert]]:
         # SKIP LOCKED: another instance working on a case is left alone, not waited for.
         due = session.scalars(
             select(Case)
-            .where(Case.is_open.is_(True), Case.next_escalation_at <= now)
-            .order_by(Case.next_escalation_at)
+            .where(Case.is_open.is_(True), Case.next_escalation_at <= now, Case.id.not_in(failed))
+            .order_by(Case.next_escalation_at, Case.id)
             .limit(BATCH)
             .with_for_update(skip_locked=True)
         ).all()
         alerts: list[Alert] = []
         for case in due:
-            alert = self._step(session, case, now)
+            case_id = case.id
+            try:
+                # Each case in its own savepoint: one that fails costs only itself.
+                with session.begin_nested():
+                    alert = self._step(session, case, now)
+                    if alert is not None:  # notifications and the outbox, in the same savepoint
+                        self.on_alerts(session, [alert], now)
+            except Exception as exc:
+                failed.add(case_id)
+                self._failed(case_id, exc)
+                continue
+            self._failing.discard(case_id)
             if alert is not None:
                 alerts.append(alert)
-        return alerts
+        return len(due), alerts
+
+    def _failed(self, case_id: int, exc: Exception) -> None:
+        self.metrics.inc("deadline_errors")
+        if case_id in self._failing:
+            log.error("case %d: deadline step failed again: %s", case_id, exc)
+        else:
+            self._failing.add(case_id)
+            log.exception("case %d: deadline step failed; the other cases go on", case_id)
 
     def _step(self, session: Session, case: Case, now: datetime) -> Alert | None:
-        old_status, old_next = case.deadline_status, case.next_escalation_at
+        old_status, old_next, old_level = case.deadline_status, case.next_escalation_at, case.escalation_level
         renotify = timedelta(seconds=self.deadlines.seconds("renotify", case.alarm_class))
         values: dict[str, Any]
         if old_status == "green":
             values = {"deadline_status": "yellow", "next_escalation_at": case.deadline}
         else:
+            # One level up per re-notification, up to the root, then re-notify there.
             values = {
                 "deadline_status": "red",
-                "escalation_level": case.escalation_level + 1,
+                "escalation_level": min(case.escalation_level + 1, top_level(case.region_path)),
                 "next_escalation_at": now + renotify,
             }
         # The WHERE repeats what we read: if anyone moved the case on meanwhile, we do nothing.
@@ -204,7 +233,11 @@ class Escalator:
                 user_id=None,
                 actor="system",
                 at=now,
-                data={"level": case.escalation_level, "region": "/".join(target) or None},
+                data={
+                    "level": case.escalation_level,
+                    "region": "/".join(target) or None,
+                    "repeat": old_status == "red" and case.escalation_level == old_level,
+                },
             )
         )
         log.warning(
@@ -222,30 +255,44 @@ class Escalator:
         ).all()
         alerts: list[Alert] = []
         for gw in gateways:
-            station = session.get(Station, gw.station_id) if gw.station_id is not None else None
-            region = session.get(Region, station.region_id) if station and station.region_id else None
-            opened = open_case_once(
-                session,
-                device_id=gw.id,
-                gateway_id=gw.id,
-                alarm_class=GATEWAY_OFFLINE,
-                kind=GATEWAY_OFFLINE,
-                priority="fault",
-                category="maintenance",
-                region_id=region.id if region else None,
-                region_path=region.path if region else None,
-                now=now,
-                deadlines=self.deadlines,
-            )
-            if opened:
-                case = session.scalars(
-                    select(Case).where(
-                        Case.device_id == gw.id, Case.alarm_class == GATEWAY_OFFLINE, Case.is_open.is_(True)
-                    )
-                ).one()
-                log.warning("gateway %s offline since %s: maintenance case %d", gw.id, gw.status_at, case.id)
-                alerts.append(build_alert(session, "case_opened", case, None))
+            try:
+                with session.begin_nested():
+                    alert = self._offline_gateway(session, gw, now)
+                    if alert is not None:
+                        self.on_alerts(session, [alert], now)
+            except Exception:
+                self.metrics.inc("deadline_errors")
+                log.exception("gateway %s: offline check failed; the others go on", gw.id)
+                continue
+            if alert is not None:
+                alerts.append(alert)
         return alerts
+
+    def _offline_gateway(self, session: Session, gw: Gateway, now: datetime) -> Alert | None:
+        station = session.get(Station, gw.station_id) if gw.station_id is not None else None
+        region = session.get(Region, station.region_id) if station and station.region_id else None
+        opened = open_case_once(
+            session,
+            device_id=gw.id,
+            gateway_id=gw.id,
+            alarm_class=GATEWAY_OFFLINE,
+            kind=GATEWAY_OFFLINE,
+            priority="fault",
+            category="maintenance",
+            region_id=region.id if region else None,
+            region_path=region.path if region else None,
+            now=now,
+            deadlines=self.deadlines,
+        )
+        if not opened:
+            return None
+        case = session.scalars(
+            select(Case).where(
+                Case.device_id == gw.id, Case.alarm_class == GATEWAY_OFFLINE, Case.is_open.is_(True)
+            )
+        ).one()
+        log.warning("gateway %s offline since %s: maintenance case %d", gw.id, gw.status_at, case.id)
+        return build_alert(session, "case_opened", case, None)
 
     def start(self, publish: Callable[[list[Alert]], None]) -> None:
         def run() -> None:

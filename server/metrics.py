@@ -30,6 +30,7 @@ _HELP = {
     "notifications_failed": "Notification attempts that failed (retried with backoff), by target scheme.",
     "notify_targets_failing": "Notification targets that kept failing and became a maintenance case.",
     "sms_failed": "Messages the server's GSM modem did not send, by reason.",
+    "deadline_errors": "Deadline steps of one case (or offline checks of one gateway) that failed.",
 }
 
 

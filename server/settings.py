@@ -131,6 +131,10 @@ DEFAULT_TABLES: dict[str, dict[str, float]] = {
     "accept": {"panic": 60.0, "medical": 60.0, "fire": 60.0, "intrusion": 120.0, "default": 4 * 3600.0},
     "dispatch": {"default": 600.0},
     "handle": {"default": 7200.0},
+    # A reply waits for verification (核查), a verified case for closing (结案): every open
+    # state has a deadline, so no case waits unseen.
+    "verify": {"default": 86400.0},
+    "close": {"default": 86400.0},
     # After the deadline: escalate one region level up and notify again, every this often.
     "renotify": {"panic": 60.0, "medical": 60.0, "fire": 60.0, "default": 600.0},
 }
@@ -150,6 +154,8 @@ class Deadlines(BaseModel):
     accept: Mapping[str, float] = Field(default_factory=lambda: dict(DEFAULT_TABLES["accept"]))
     dispatch: Mapping[str, float] = Field(default_factory=lambda: dict(DEFAULT_TABLES["dispatch"]))
     handle: Mapping[str, float] = Field(default_factory=lambda: dict(DEFAULT_TABLES["handle"]))
+    verify: Mapping[str, float] = Field(default_factory=lambda: dict(DEFAULT_TABLES["verify"]))
+    close: Mapping[str, float] = Field(default_factory=lambda: dict(DEFAULT_TABLES["close"]))
     renotify: Mapping[str, float] = Field(default_factory=lambda: dict(DEFAULT_TABLES["renotify"]))
     yellow: float = 0.8  # share of the step's time after which it turns yellow
     # A device may take back its own alarm (panic_cancel) this long after it opened the case,

@@ -41,8 +41,15 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
 }
 ACTIONS = tuple(TRANSITIONS)
 RESOLUTION = {"close": "resolved", "false_alarm": "false_alarm", "cancel": "cancelled"}
-# The step whose deadline runs while a case is in a state.
-STEP_OF_STATE = {"new": "accept", "accepted": "dispatch", "dispatched": "handle", "handling": "handle"}
+# The step whose deadline runs while a case is in a state: every open state has one.
+STEP_OF_STATE = {
+    "new": "accept",
+    "accepted": "dispatch",
+    "dispatched": "handle",
+    "handling": "handle",
+    "replied": "verify",
+    "verified": "close",
+}
 
 
 @dataclass

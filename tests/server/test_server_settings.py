@@ -167,6 +167,8 @@ def test_deadlines_from_keywords_override_only_what_they_name() -> None:
         "accept": {"panic": 60.0, "medical": 60.0, "fire": 60.0, "intrusion": 120.0, "default": 14400.0},
         "dispatch": {"default": 600.0},
         "handle": {"default": 7200.0},
+        "verify": {"default": 86400.0},
+        "close": {"default": 86400.0},
         "renotify": {"panic": 60.0, "medical": 60.0, "fire": 60.0, "default": 300.0},
         "yellow": 0.5,
         "cancel_grace": 30.0,
