@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from protocol.event import VERSION, format_time
 from server.db.models import Case, EventRow, Region
 from server.places import Place, region_chain, resolve_place
+
+if TYPE_CHECKING:
+    from server.outbox import OutboxItem
 
 ALERT_TYPES = ("case_opened", "event_attached", "case_updated", "case_escalated")
 
@@ -20,6 +23,9 @@ ALERT_TYPES = ("case_opened", "event_attached", "case_updated", "case_escalated"
 class Alert:
     region_path: list[str]  # [] means unassigned
     payload: dict[str, Any]
+    # Its row in the outbox, once the alert hook wrote it there: whoever publishes after the
+    # commit leaves such an alert to the relay.
+    outbox: OutboxItem | None = field(default=None, compare=False)
 
 
 # Called inside the transaction that built the alerts (notifications are written with them).

@@ -54,7 +54,9 @@ from server.metrics import Metrics
 from server.notify.outbox import NotifyConfig, write_notifications
 from server.notify.relay import NotificationRelay
 from server.notify.sender import Sender
+from server.outbox import DUTY_ALERT, duty_alert_hook
 from server.publish import publish_alerts
+from server.relay import MqttDutyAlerts, OutboxRelay
 from server.seed import apply_seed, load_seed_file
 from server.services import Services
 from server.settings import Settings
@@ -94,8 +96,13 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             raise
         metrics = Metrics()
         notify_config = NotifyConfig(settings.notify_targets, settings.console_url)
+        # Duty alerts leave through the outbox: written in the transaction of the case change,
+        # sent by this relay after the commit, marked sent on the broker's PUBACK.
+        outbox_relay = OutboxRelay(db, clock, settings.client_id(), metrics)
+        write_duty_alerts = duty_alert_hook(outbox_relay.submit)
 
         def notify(session: Session, alerts: Sequence[Alert], now: datetime) -> None:
+            write_duty_alerts(session, alerts, now)
             write_notifications(session, alerts, now, notify_config)
 
         modem = GsmModem(settings.sms_port) if settings.sms_port else None
@@ -107,6 +114,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             settings.session_expiry,
             settings.mqtt_login,
         )
+        outbox_relay.register(DUTY_ALERT, MqttDutyAlerts(link, topics, link.connected.is_set))
         worker = IngestWorker(db, link, topics, metrics, clock, settings.deadlines, inbox, on_alerts=notify)
         app.state.services = Services(
             settings, db, metrics, topics, TokenSigner(settings.secret), link, clock, on_alerts=notify
@@ -147,9 +155,11 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             busy=lambda: inbox.qsize() > 0,
         )
         app.state.notify_relay = relay
+        app.state.outbox_relay = outbox_relay
         app.state.link = link
         app.state.worker = worker
         app.state.escalator = escalator
+        outbox_relay.start()
         worker.start()
         link.start()
         if settings.deadline_interval > 0:
@@ -171,8 +181,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             relay.stop()
             if modem is not None:
                 modem.close()
-            link.stop()
             worker.stop()
+            outbox_relay.stop()
+            link.stop()
             db.close()
 
     app = FastAPI(

@@ -146,11 +146,15 @@ class Escalator:
         while True:
             with self.db.write() as session:
                 looked, batch = self._due_cases(session, now, failed)
+                # Outside the cases' savepoints, so what it queues is told of on the commit.
+                self.on_alerts(session, batch, now)
             alerts.extend(batch)
             if looked < BATCH:
                 break
         with self.db.write() as session:
-            alerts.extend(self._offline_gateways(session, now))
+            offline = self._offline_gateways(session, now)
+            self.on_alerts(session, offline, now)
+            alerts.extend(offline)
         return alerts
 
     def _due_cases(self, session: Session, now: datetime, failed: set[int]) -> tuple[int, list[Alert]]:
@@ -169,8 +173,6 @@ class Escalator:
                 # Each case in its own savepoint: one that fails costs only itself.
                 with session.begin_nested():
                     alert = self._step(session, case, now)
-                    if alert is not None:  # notifications and the outbox, in the same savepoint
-                        self.on_alerts(session, [alert], now)
             except Exception as exc:
                 failed.add(case_id)
                 self._failed(case_id, exc)
@@ -258,8 +260,6 @@ class Escalator:
             try:
                 with session.begin_nested():
                     alert = self._offline_gateway(session, gw, now)
-                    if alert is not None:
-                        self.on_alerts(session, [alert], now)
             except Exception:
                 self.metrics.inc("deadline_errors")
                 log.exception("gateway %s: offline check failed; the others go on", gw.id)

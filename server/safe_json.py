@@ -45,6 +45,11 @@ def scrub(value: Any) -> Any:
     return value
 
 
+def printable(text: str, limit: int = 400) -> str:
+    """Text any column and any JSON reader takes: valid UTF-8, no NUL, bounded."""
+    return text[:limit].encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+
+
 def dumps(obj: Any) -> bytes:
     """Compact UTF-8 JSON that never fails on a value JSON cannot carry."""
     try:

@@ -14,7 +14,7 @@ from server.api.deps import ScopeDep, ServicesDep
 from server.api.errors import ERRORS
 from server.api.paging import Limit, Offset, Page, page_rows
 from server.db.models import DeadLetter, QuarantinedEvent
-from server.ingest.dead_letters import printable
+from server.safe_json import printable
 from server.scope import in_scope, require_admin
 
 router = APIRouter(tags=["ingest"], responses=ERRORS)

@@ -263,6 +263,40 @@ class StationActionRow(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
+class OutboxMessage(Base):
+    """A message to send, written in the same transaction as the change it tells of
+    (transactional outbox): a crash after the commit never loses it.
+
+    ``channel`` says how it leaves (``duty_alert``: MQTT on the duty topic of the region path in
+    ``target``); a notification channel adds rows of its own kind (``target`` an apprise URL).
+    Rows are marked ``sent_at`` only when the transport confirmed them (MQTT PUBACK), and kept a
+    while after for people to check.
+    """
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(400))
+    payload: Mapped[str] = mapped_column(Text)  # exactly what is sent, UTF-8 JSON text
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Not before then: the writer publishes at once and holds it until then; after that any
+    # instance may claim it (and holds it again for a lease).
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    owner: Mapped[str | None] = mapped_column(String(64))  # the instance that last claimed it
+    last_error: Mapped[str | None] = mapped_column(String(400))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+    __table_args__ = (
+        Index(
+            "ix_outbox_unsent",
+            "due_at",
+            sqlite_where=text("sent_at IS NULL"),
+            postgresql_where=text("sent_at IS NULL"),
+        ),
+    )
+
+
 class QuarantinedEvent(Base):
     """An event a gateway sent for a device registered to another gateway: kept and counted,
     shown to admins, never turned into a case (one gateway cannot speak for another)."""

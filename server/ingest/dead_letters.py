@@ -10,11 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from server.db.models import DeadLetter, Gateway, Region, Station
-
-
-def printable(text: str, limit: int = 400) -> str:
-    """Text any column and any JSON reader takes: valid UTF-8, no NUL, bounded."""
-    return text[:limit].encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+from server.safe_json import printable
 
 
 def gateway_region_path(session: Session, gateway: str) -> str | None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from paho.mqtt.client import topic_matches_sub
+from paho.mqtt.client import MQTTMessageInfo, topic_matches_sub
 
 from mqttlink import (
     BrokerUrl,
@@ -39,7 +39,7 @@ Inbound = Received
 
 
 class Publisher(Protocol):
-    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None: ...
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -146,8 +146,9 @@ class MqttLink:
     def wait_connected(self, timeout: float) -> bool:
         return self._link.ready.wait(timeout)
 
-    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> MQTTMessageInfo:
+        """The message's handle: ``wait_for_publish`` / ``is_published`` tell of its PUBACK."""
         try:
-            self._link.publish(topic, payload, qos=1, retain=retain)
+            return self._link.publish(topic, payload, qos=1, retain=retain)
         except LinkError as exc:
             raise MqttError(str(exc)) from None

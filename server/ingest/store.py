@@ -33,7 +33,7 @@ class StoreResult:
     # Events for a device registered to another gateway: kept aside, acked, never a case.
     quarantined: list[str] = field(default_factory=list)
     cases_opened: list[int] = field(default_factory=list)
-    alerts: list[Alert] = field(default_factory=list)  # to publish after commit
+    alerts: list[Alert] = field(default_factory=list)  # in the outbox; hand to the relay after commit
     priority_corrected: int = 0  # events whose sender claimed another priority than the kind's
     seqs: list[int] = field(default_factory=list)  # the seqs the events were sent with: the ack
 
@@ -41,7 +41,8 @@ class StoreResult:
 def store_events(
     session: Session, events: list[Event], now: datetime, deadlines: Deadlines | None = None
 ) -> StoreResult:
-    """Idempotent on event id. The caller commits, then publishes ``result.alerts``."""
+    """Idempotent on event id (and content). The caller commits, then hands ``result.alerts``
+    (already in the outbox) to the relay."""
     deadlines = deadlines or Deadlines()
     result = StoreResult()
     places = resolve_places(session, {ev.device: ev.gateway for ev in events})
@@ -218,7 +219,9 @@ class _CaseWork:
                 )
                 .execution_options(synchronize_session=False)  # read back below
             )
+        alerts = []
         for item in self.pending.values():
             session.refresh(item.case)
             row = session.get(EventRow, item.event_id)
-            self.result.alerts.append(build_alert(session, item.type, item.case, row, item.place))
+            alerts.append(build_alert(session, item.type, item.case, row, item.place))
+        self.result.alerts = alerts

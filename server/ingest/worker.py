@@ -1,4 +1,6 @@
-"""The single ingest worker: one batch, one transaction, commit, then ack and alerts."""
+"""The single ingest worker: one batch, one transaction (events, cases, outbox rows), commit,
+then the ack. Alerts reach the outbox through ``on_alerts`` in that transaction; the relay sends
+them after the commit (``publish_alerts`` publishes only alerts no outbox holds: tools, tests)."""
 
 from __future__ import annotations
 
@@ -16,14 +18,15 @@ from protocol.topics import Topics
 from server.alerts import Alert, AlertHook, no_hook
 from server.clock import Clock, system_clock
 from server.commands import record_result
+from server.crashpoints import INGEST_COMMITTED, crash_after_commit
 from server.db.engine import Database
 from server.db.models import Gateway
 from server.deadlines import gateway_back
 from server.ingest.dead_letters import record_dead_letter
-from server.ingest.mqtt import Inbound, Publisher
+from server.ingest.mqtt import Inbound
 from server.ingest.store import StoreResult, store_events
 from server.metrics import Metrics
-from server.publish import dumps, publish_alerts
+from server.publish import Publisher, dumps, publish_alerts
 from server.settings import Deadlines
 from server.station_actions import apply_station_actions
 
@@ -107,6 +110,7 @@ class IngestWorker:
             return None
         try:
             with self.db.write() as session:
+                crash_after_commit(session, INGEST_COMMITTED)
                 now = self.clock()
                 result = store_events(session, batch.events, now, self.deadlines)
                 self.on_alerts(session, result.alerts, now)
@@ -205,4 +209,4 @@ class IngestWorker:
             gw.status_data = status.extra
             alerts = gateway_back(session, gateway, now) if changed and status.state == "online" else []
             self.on_alerts(session, alerts, now)
-        publish_alerts(self.publisher, self.topics, self.metrics, alerts)
+        self._alerts(alerts)

@@ -111,6 +111,8 @@ def test_devices_and_stations_are_placed_by_polygon(server: Running, watcher: Wa
         "status": None,
         "status_at": None,
         "has_credentials": False,
+        "reused_seqs": 0,
+        "reused_seq_at": None,
     }
     # A device of the 东村 gateway that actually hangs on a wall inside 南县's grid.
     dev = c.put(

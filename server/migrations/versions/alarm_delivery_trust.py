@@ -1,4 +1,4 @@
-"""alarm delivery trust: dead letters, reused event ids, quarantine
+"""alarm delivery trust: dead letters, reused event ids, quarantine, the outbox
 
 Revision ID: alarm_delivery_trust
 Revises: station_actions
@@ -74,7 +74,33 @@ def upgrade() -> None:
         op.create_index("ix_quarantined_events_%s" % column, "quarantined_events", [column], unique=False)
 
 
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("channel", sa.String(length=32), nullable=False),
+        sa.Column("target", sa.String(length=400), nullable=False),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("owner", sa.String(length=64), nullable=True),
+        sa.Column("last_error", sa.String(length=400), nullable=True),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_outbox_sent_at", "outbox", ["sent_at"], unique=False)
+    op.create_index(
+        "ix_outbox_unsent",
+        "outbox",
+        ["due_at"],
+        unique=False,
+        sqlite_where=sa.text("sent_at IS NULL"),
+        postgresql_where=sa.text("sent_at IS NULL"),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("outbox")
     op.drop_table("quarantined_events")
     op.drop_table("dead_letters")
     with op.batch_alter_table("gateways") as batch:
