@@ -11,7 +11,6 @@ from datetime import datetime
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -31,6 +30,7 @@ from server.api import (
     notify_rules,
     quarantine,
     regions,
+    setup_state,
     sign_ins,
     station_pins,
     stations,
@@ -39,6 +39,7 @@ from server.api import (
     users,
 )
 from server.api.errors import install_error_handlers
+from server.api.setup_state import admin_exists
 from server.auth import TokenSigner
 from server.clock import Clock, system_clock
 from server.console import mount_console
@@ -55,6 +56,7 @@ from server.notify.outbox import NotifyConfig, write_notifications
 from server.notify.relay import NotificationRelay
 from server.notify.sender import Sender
 from server.outbox import DUTY_ALERT, duty_alert_hook
+from server.outbox import unsent as outbox_unsent
 from server.publish import publish_alerts
 from server.relay import MqttDutyAlerts, OutboxRelay
 from server.seed import apply_seed, load_seed_file
@@ -67,6 +69,13 @@ from server.sia.supervision import PanelSupervisor, catalog_silences
 log = logging.getLogger(__name__)
 
 API = "/api/v1"
+NO_ADMIN_WARNING = (
+    "!" * 78,
+    "!! NO ADMIN USER: nobody can sign in, create users or manage this server.",
+    "!! Set SHOUWANG_ADMIN_PASSWORD (at least 10 characters) and restart, or add an admin",
+    "!! with `shouwang server seed FILE`. The console's sign-in page says so too.",
+    "!" * 78,
+)
 
 
 def bootstrap(db: Database, settings: Settings, now: datetime) -> None:
@@ -79,6 +88,9 @@ def bootstrap(db: Database, settings: Settings, now: datetime) -> None:
         if settings.seed_file is not None:
             counts = apply_seed(session, load_seed_file(settings.seed_file), now)
             log.info("seed %s applied: %s", settings.seed_file, counts)
+        if not admin_exists(session):
+            for line in NO_ADMIN_WARNING:
+                log.warning("%s", line)
 
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
@@ -214,6 +226,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         stream,
         notify_rules,
         quarantine,
+        setup_state,
     )
     for resource in resources:
         app.include_router(resource.router, prefix=API)
@@ -223,21 +236,26 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
 
     @app.get("/healthz", tags=["ops"])
     def healthz(request: Request) -> JSONResponse:
+        """200 when the alarm path works; 503 naming each part that does not (``failing``)."""
         svc: Services = request.app.state.services
         link: MqttLink = request.app.state.link
+        unsent: int | None = None
         try:
             with svc.db.read() as session:
-                session.execute(text("SELECT 1"))
-            db_ok = True
-        except SQLAlchemyError:
-            db_ok = False
+                unsent = outbox_unsent(session)
+        except SQLAlchemyError as exc:
+            log.error("health check: database: %s", exc)
+        parts = (("database", unsent is not None), ("mqtt", link.connected.is_set()))
+        failing = [name for name, ok in parts if not ok]
         body = {
-            "status": "ok" if db_ok else "degraded",
-            "database": db_ok,
-            "mqtt": link.connected.is_set(),
+            "status": "failing" if failing else "ok",
+            "failing": failing,
+            "database": "database" not in failing,
+            "mqtt": "mqtt" not in failing,
             "ingest_queue": inbox.qsize(),
+            "outbox_unsent": unsent,
         }
-        return JSONResponse(body, status_code=200 if db_ok else 503)
+        return JSONResponse(body, status_code=503 if failing else 200)
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     def metrics_text(request: Request) -> PlainTextResponse:

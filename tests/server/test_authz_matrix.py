@@ -210,6 +210,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
         Call("POST", V + "/auth/token", form={"username": "viewer-t03", "password": PASSWORD})
     ),
     ("GET", "/healthz"): public(Call("GET", "/healthz")),
+    ("GET", V + "/setup"): public(Call("GET", V + "/setup")),
     ("GET", "/metrics"): public(Call("GET", "/metrics")),
     # Regions.
     ("GET", V + "/regions"): listing(V + "/regions", "path", "c01/t03/v12", "c01/t05/v01"),
@@ -365,6 +366,13 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ),
     ("GET", V + "/events"): listing(V + "/events", "device", "sn-00a3", "sn-0b01"),
     ("GET", V + "/stream"): Entry(ROLES, lambda w, p: Call("GET", V + "/stream"), stream=True),
+    # What ingest kept aside: events for another gateway's device, unreadable payloads.
+    ("GET", V + "/quarantine"): listing(
+        V + "/quarantine", "id", "gw-unknown-9:7", "gw-unknown-9:8", ADMIN
+    ),
+    ("GET", V + "/dead-letters"): listing(
+        V + "/dead-letters", "gateway", "gw-dongcun-01", "gw-xicun-01", ADMIN
+    ),
     # Exports.
     ("GET", V + "/exports/cases.csv"): listing(
         V + "/exports/cases.csv", "Device id", "sn-00a3", "sn-0b01", lang="en"
@@ -535,8 +543,24 @@ def _world(db_url: str, broker: Mosquitto, tmp_path_factory: pytest.TempPathFact
                 try:
                     sender.send([ev(1, "panic", device=device, gateway=gw, device_seq=1)])
                     watcher.next("sw/v1/gw/%s/ack" % gw)
+                    sender.send_raw(b"\xff unreadable")  # a dead letter of this gateway's region
+                    sender.send([ev(2, "heartbeat", device=device, gateway=gw)])
+                    watcher.next("sw/v1/gw/%s/ack" % gw)  # after the dead letter, in order
                 finally:
                     sender.close()
+            # A gateway of no station speaks for each station's device: quarantined, in the
+            # device's region.
+            stranger = FakeGateway(broker.url, "gw-unknown-9")
+            try:
+                stranger.send(
+                    [
+                        ev(7, "panic", device="sn-00a3", gateway="gw-unknown-9"),
+                        ev(8, "panic", device="sn-0b01", gateway="gw-unknown-9"),
+                    ]
+                )
+                watcher.next("sw/v1/gw/gw-unknown-9/ack")
+            finally:
+                stranger.close()
         finally:
             watcher.close()
         cases = {

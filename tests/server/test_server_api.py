@@ -33,7 +33,14 @@ def test_every_api_route_needs_a_token(server: Running) -> None:
         assert resp.json()["reason"] == "no_token"
     bad = c.get("/api/v1/cases", headers={"Authorization": "Bearer abc.def"})
     assert (bad.status_code, bad.json()["reason"]) == (401, "bad_token")
-    assert c.get("/healthz").json() == {"status": "ok", "database": True, "mqtt": True, "ingest_queue": 0}
+    assert c.get("/healthz").json() == {
+        "status": "ok",
+        "failing": [],
+        "database": True,
+        "mqtt": True,
+        "ingest_queue": 0,
+        "outbox_unsent": 0,
+    }
 
 
 def test_login(server: Running) -> None:

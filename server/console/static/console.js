@@ -874,8 +874,16 @@
     await start();
   }
 
+  async function checkSetup() {
+    // A server nobody can sign in to says so on the sign-in page (no token needed to ask).
+    const resp = await fetch(API + "/setup", { cache: "no-store" }).catch(() => null);
+    const data = resp && resp.ok ? await resp.json().catch(() => null) : null;
+    $("setup-warning").hidden = !(data && data.admin_missing);
+  }
+
   function init() {
     applyLanguage();
+    checkSetup();
     $("login-form").addEventListener("submit", login);
     $("logout").addEventListener("click", () => signOut(""));
     $("lang").addEventListener("click", () => {
