@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from protocol.event import Event
@@ -208,20 +208,34 @@ class _CaseWork:
         session.flush()
         if self.links:
             session.execute(insert(CaseEvent), self.links)
-        for case_id, count in self.counts.items():
+        if self.counts:
+            # One statement run over all the batch's cases (executemany), read back below.
+            cases = cast(Table, Case.__table__)
             session.execute(
-                update(Case)
-                .where(Case.id == case_id)
+                update(cases)
+                .where(cases.c.id == bindparam("b_case"))
                 .values(
-                    event_count=Case.event_count + count,
-                    last_event_id=self.last[case_id],
-                    updated_at=self.now,
-                )
-                .execution_options(synchronize_session=False)  # read back below
+                    event_count=cases.c.event_count + bindparam("b_count"),
+                    last_event_id=bindparam("b_last"),
+                    updated_at=bindparam("b_now"),
+                ),
+                [
+                    {"b_case": case_id, "b_count": count, "b_last": self.last[case_id], "b_now": self.now}
+                    for case_id, count in self.counts.items()
+                ],
             )
         alerts = []
-        for item in self.pending.values():
-            session.refresh(item.case)
-            row = session.get(EventRow, item.event_id)
-            alerts.append(build_alert(session, item.type, item.case, row, item.place))
+        if self.pending:
+            # The batch's cases as they are now, and the events the alerts name: two queries.
+            list(
+                session.scalars(
+                    select(Case)
+                    .where(Case.id.in_(list(self.pending)))
+                    .execution_options(populate_existing=True)
+                )
+            )
+            wanted = [item.event_id for item in self.pending.values()]
+            rows = {r.id: r for r in session.scalars(select(EventRow).where(EventRow.id.in_(wanted)))}
+            for item in self.pending.values():
+                alerts.append(build_alert(session, item.type, item.case, rows.get(item.event_id), item.place))
         self.result.alerts = alerts
