@@ -100,6 +100,7 @@ class OutboxRelay:
         interval: float = 1.0,
         retention: timedelta = timedelta(days=1),
         batch: int = 500,
+        mark_every: float = 0.25,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -108,6 +109,11 @@ class OutboxRelay:
         self.interval = interval
         self.retention = retention
         self.batch = batch
+        # Confirmed rows are marked sent together, at most this long after their PUBACK: one
+        # write for many alerts, out of the ingest's way. (A crash in between sends them again.)
+        self.mark_every = mark_every
+        self._confirmed: list[int] = []
+        self._confirmed_since = 0.0
         self.senders: dict[str, Sender] = {}
         self._inbox: queue.SimpleQueue[list[OutboxItem] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -161,15 +167,30 @@ class OutboxRelay:
         if failed:
             self.metrics.inc("outbox_failed", len(failed))
             log.error("outbox: %d sends failed, retried later: %s", len(failed), sorted(failed.items())[:5])
-        if confirmed or failed:
-            now = self.clock()
+        if failed:
             with self.db.write() as session:
-                if confirmed:
-                    mark_sent(session, confirmed, now)
+                retry_at = self.clock() + RETRY_AFTER
                 for error in set(failed.values()):
-                    ids = [i for i, e in failed.items() if e == error]
-                    note_failure(session, ids, error, now + RETRY_AFTER)
+                    note_failure(session, [i for i, e in failed.items() if e == error], error, retry_at)
+        if confirmed:
+            if not self._confirmed:
+                self._confirmed_since = time.monotonic()
+            self._confirmed.extend(confirmed)
+            if self._thread is None or len(self._confirmed) >= self.batch:
+                self.mark_confirmed()
         return len(confirmed)
+
+    def mark_confirmed(self) -> None:
+        """Record the confirmed rows as sent (one transaction for all of them)."""
+        if not self._confirmed:
+            return
+        ids, self._confirmed = self._confirmed, []
+        try:
+            with self.db.write() as session:
+                mark_sent(session, ids, self.clock())
+        except Exception:
+            self._confirmed = ids + self._confirmed  # tried again at the next step
+            raise
 
     def sweep(self) -> int:
         """Claim rows left behind and send them; how many were confirmed."""
@@ -210,8 +231,11 @@ class OutboxRelay:
         while True:
             items: list[OutboxItem] = []
             stop = False
+            wait = self.interval
+            if self._confirmed:
+                wait = max(0.0, min(wait, self._confirmed_since + self.mark_every - time.monotonic()))
             try:
-                got = self._inbox.get(timeout=self.interval)
+                got = self._inbox.get(timeout=wait)
                 while True:  # take everything handed over meanwhile: one confirmation wait
                     if got is None:
                         stop = True
@@ -223,6 +247,8 @@ class OutboxRelay:
             try:
                 if items:
                     self.deliver_committed(items)
+                if self._confirmed and (stop or time.monotonic() >= self._confirmed_since + self.mark_every):
+                    self.mark_confirmed()
                 if stop:
                     return
                 if time.monotonic() >= next_sweep:
