@@ -127,6 +127,12 @@ def claim(
     return [OutboxItem(r.id, r.channel, r.target, r.payload.encode("utf-8")) for r in rows]
 
 
+def has_due(session: Session, now: datetime) -> bool:
+    """Is any unsent row's lease over? (One probe of the partial index of unsent rows.)"""
+    due = select(OutboxMessage.id).where(OutboxMessage.sent_at.is_(None), OutboxMessage.due_at <= now)
+    return session.scalar(due.limit(1)) is not None
+
+
 def mark_sent(session: Session, ids: Sequence[int], now: datetime) -> int:
     result = session.execute(
         update(OutboxMessage)

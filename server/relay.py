@@ -26,7 +26,16 @@ from server.clock import Clock
 from server.db.engine import Database
 from server.errors import ServerError
 from server.metrics import Metrics
-from server.outbox import DUTY_ALERT, OutboxItem, claim, committed_rows, mark_sent, note_failure, prune
+from server.outbox import (
+    DUTY_ALERT,
+    OutboxItem,
+    claim,
+    committed_rows,
+    has_due,
+    mark_sent,
+    note_failure,
+    prune,
+)
 from server.publish import ConfirmingPublisher
 
 log = logging.getLogger(__name__)
@@ -197,6 +206,11 @@ class OutboxRelay:
         if not any(s.ready() for s in self.senders.values()):
             return 0
         recovering = not self._recovered
+        if not recovering:
+            # Most sweeps find nothing: look first without taking the (SQLite: only) write lock.
+            with self.db.read() as session:
+                if not has_due(session, self.clock()):
+                    return 0
         with self.db.write() as session:
             if recovering:
                 items = claim(
