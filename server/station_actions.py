@@ -34,8 +34,10 @@ from protocol.event import format_time
 from server.alerts import Alert, AlertHook, no_hook
 from server.commands import Command
 from server.db.engine import Database
-from server.db.models import Case, CaseEvent, Device, EventRow, Gateway, StationActionRow, User
+from server.db.models import Case, CaseEvent, Device, Gateway, StationActionRow, User
 from server.errors import ServerError
+from server.ingest.identity import event_sent_as
+from server.ingest.quarantine import is_quarantined
 from server.scope import Scope
 from server.settings import Deadlines
 from server.workflow import ActionOutcome, apply_action
@@ -129,7 +131,10 @@ def _apply(
 
 def _case_of(session: Session, gateway: str, action: StationAction) -> Case:
     """The case of the alarm the action answers, checked against the gateway's station."""
-    event = session.get(EventRow, action.event)
+    # By the id the gateway sent it under: a reused id's event is stored under a fresh one.
+    event = event_sent_as(session, action.event)
+    if event is None and is_quarantined(session, gateway, action.event):
+        raise Refusal("%s was about a device of another station" % action.event, reason="not_in_station")
     if event is None or event.gateway_id != gateway:
         raise Refusal("the server has no alarm %s from %s" % (action.event, gateway), reason="no_event")
     gw = session.get(Gateway, gateway)

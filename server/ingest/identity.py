@@ -136,6 +136,18 @@ def _settle_repeats(
     return moved
 
 
+def event_sent_as(session: Session, wire_id: str) -> EventRow | None:
+    """The event a gateway means by an id it sent: the latest one stored as sent under that id
+    (a reused id, stored under a fresh seq), else the one stored under it, if it was sent so."""
+    moved = session.scalars(
+        select(EventRow).where(EventRow.sent_id == wire_id).order_by(EventRow.seq.desc()).limit(1)
+    ).first()
+    if moved is not None:
+        return moved
+    row = session.get(EventRow, wire_id)
+    return row if row is not None and row.sent_id is None else None
+
+
 def _high_water(session: Session, gateway: str) -> int:
     top = session.scalar(select(func.max(EventRow.seq)).where(EventRow.gateway_id == gateway))
     return int(top or 0)

@@ -12,6 +12,7 @@ import json
 import logging
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,6 +29,16 @@ def foreign(ev: Event, place: Place) -> bool:
     """The device is registered to a gateway, and it is not the one that sent the event."""
     owner = place.device.gateway_id if place.device is not None else None
     return owner is not None and owner != ev.gateway
+
+
+def is_quarantined(session: Session, gateway: str, event_id: str) -> bool:
+    """Did ``gateway`` send an event under ``event_id`` that was quarantined?"""
+    found = session.scalar(
+        select(QuarantinedEvent.id)
+        .where(QuarantinedEvent.event_id == event_id, QuarantinedEvent.gateway_id == gateway)
+        .limit(1)
+    )
+    return found is not None
 
 
 def _digest(ev: Event) -> str:

@@ -238,3 +238,19 @@ def test_pin_route_refuses_bad_input_and_callers_out_of_scope(server: Running) -
     for headers, url, body, status, reason in cases:
         resp = server.client.put(url, headers=headers, json=body)
         assert (resp.status_code, resp.json()["reason"]) == (status, reason), (url, body, resp.text)
+
+
+def test_an_action_on_an_alarm_sent_under_a_reused_id_acts_on_that_alarm(server: Running) -> None:
+    """After a reinstall the kiosk names its alarm by the id it was sent under; the server
+    stored it under a fresh seq (the id held an older event): the action finds the new one."""
+    watcher = _watch(server)
+    try:
+        _ingest(server, watcher, [ev(1, "fire", device="sn-00a4", device_seq=5)])  # the old install
+        reinstalled = ev(1, "panic", device_seq=1, at=T0 + timedelta(days=3))
+        _ingest(server, watcher, [reinstalled])
+        results = _act(server, watcher, [StationAction(aid(1), GW + ":1", "going", "王芳", T0)])
+        panic, fire = _case(server), _case(server, "sn-00a4", "fire")
+        assert results == [{"case": panic["id"], "state": "accepted", "id": aid(1), "ok": True}]
+        assert fire["state"] == "new"
+    finally:
+        watcher.close()
