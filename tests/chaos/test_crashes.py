@@ -53,8 +53,6 @@ def test_server_killed_mid_burst(stack: ChaosStack) -> None:
 CRASH_ENV = "SHOUWANG_TEST_CRASH_AT"
 
 
-@pytest.mark.xfail(strict=True, reason="needs the transactional alert outbox and its crash point "
-                   "SHOUWANG_TEST_CRASH_AT=ingest_committed (issue 13, item 6), not on main yet")
 # Armed for the first start only: the server dies right after it commits its first batch.
 @pytest.mark.parametrize("server_env", [{CRASH_ENV: "ingest_committed"}], indirect=True)
 def test_server_killed_between_commit_and_alert(stack: ChaosStack) -> None:

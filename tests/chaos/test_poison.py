@@ -99,8 +99,6 @@ class Poisoner:
         self.client.loop_stop()
 
 
-@pytest.mark.xfail(strict=True, reason="needs per-event rejection of poisoned values and the dead-letter "
-                   "table (issue 13, items 2 and 3), not on main yet")
 def test_poisoned_batches_next_to_real_traffic(secured_stack: ChaosStack) -> None:
     stack = secured_stack
     assert stack.logins is not None

@@ -15,8 +15,6 @@ pytestmark = pytest.mark.chaos
 PRESSES = 40
 
 
-@pytest.mark.xfail(strict=True, reason="needs content comparison on reused event ids and the ack's "
-                   "high-water mark (issue 13, item 1), not on main yet")
 def test_gateway_reinstalled_with_empty_data_dir(stack: ChaosStack) -> None:
     button, door = stack.villager("00a3"), stack.villager("00a4")
     gateway = stack.start_gateway(DONGCUN, [button, door])
