@@ -813,6 +813,8 @@ def test_a_township_admin_cannot_pull_a_gateway_then_lock_it_out_and_command_it(
             "status": None,
             "status_at": None,
             "has_credentials": False,
+            "reused_seqs": 0,
+            "reused_seq_at": None,
         }
     )
 
