@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
@@ -26,11 +27,18 @@ CSV_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
+def _content_disposition(name: str) -> str:
+    # Region paths may hold any Unicode, and HTTP headers carry Latin-1 only: an ASCII fallback for
+    # old clients, the exact name in RFC 6266's filename* for the rest.
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
+    return "attachment; filename=\"%s\"; filename*=UTF-8''%s" % (fallback, quote(name, safe=""))
+
+
 def _download(name: str, chunks: Iterator[str]) -> StreamingResponse:
     return StreamingResponse(
         chunks,
         media_type=CSV,
-        headers={"Content-Disposition": 'attachment; filename="%s"' % name, "Cache-Control": "no-store"},
+        headers={"Content-Disposition": _content_disposition(name), "Cache-Control": "no-store"},
     )
 
 

@@ -69,7 +69,9 @@ def test_cases_csv_holds_the_officers_cases_only(server: Running, history: dict[
     resp = server.client.get("/api/v1/exports/cases.csv", headers=server.token("duty-t03"))
     assert resp.status_code == 200
     assert resp.headers["content-type"] == "text/csv; charset=utf-8"
-    assert resp.headers["content-disposition"] == 'attachment; filename="shouwang-cases-c01-t03.csv"'
+    assert resp.headers["content-disposition"] == (
+        "attachment; filename=\"shouwang-cases-c01-t03.csv\"; filename*=UTF-8''shouwang-cases-c01-t03.csv"
+    )
     assert resp.content.count(b"\r\n") == 3
     assert _rows(resp.content) == [
         ZH_CASE_HEADER,
@@ -183,7 +185,9 @@ def test_cases_csv_pages_through_every_case(server: Running, monkeypatch: pytest
 def test_kpis_csv_has_the_subtree_then_each_child(server: Running, history: dict[str, int]) -> None:
     q = "/api/v1/exports/kpis.csv?since=2026-11-23T00:00:00&until=2026-11-24T00:00:00"
     resp = server.client.get(q, headers=server.token("duty-c01"))
-    assert resp.headers["content-disposition"] == 'attachment; filename="shouwang-kpis-c01.csv"'
+    assert resp.headers["content-disposition"] == (
+        "attachment; filename=\"shouwang-kpis-c01.csv\"; filename*=UTF-8''shouwang-kpis-c01.csv"
+    )
     rows = _rows(resp.content)
     assert rows[0][:6] == ["区域路径", "区域", "级别", "警情事件数", "警情案件数", "维护案件数"]
     # region, name, level, alarm events, cases, maintenance; accept median, p90, within 60 s; close
@@ -198,3 +202,15 @@ def test_kpis_csv_has_the_subtree_then_each_child(server: Running, history: dict
     assert [r[0] for r in en[1:]] == ["c01/t05", "c01/t05/v01"]
     refused = server.client.get(q + "&region=c01/t03", headers=server.token("duty-t05"))
     assert refused.status_code == 404
+
+
+def test_a_region_path_outside_latin_1_still_names_the_file(server: Running) -> None:
+    # HTTP headers carry Latin-1 only: the name goes in RFC 6266's filename*, with an ASCII fallback.
+    region = {"region": 'c01/河镇"'}
+    resp = server.client.get("/api/v1/exports/cases.csv", params=region, headers=server.token())
+    assert resp.status_code == 200
+    assert resp.headers["content-disposition"] == (
+        "attachment; filename=\"shouwang-cases-c01-___.csv\"; "
+        "filename*=UTF-8''shouwang-cases-c01-%E6%B2%B3%E9%95%87%22.csv"
+    )
+    assert _rows(resp.content) == [ZH_CASE_HEADER]
