@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
-from server.alerts import Alert, build_alert
+from server.alerts import Alert, AlertHook, build_alert
 from server.clock import Clock
 from server.db.engine import Database
 from server.db.models import Case, CaseAction, Region
@@ -89,6 +89,7 @@ class NotificationRelay:
         workers: int = 8,
         batch: int = 20,
         publish: Callable[[list[Alert]], None] | None = None,
+        on_alerts: AlertHook | None = None,
         busy: Callable[[], bool] = lambda: False,
         max_defer: float = 5.0,
     ) -> None:
@@ -102,6 +103,10 @@ class NotificationRelay:
         self.interval = interval
         self.batch = batch
         self.publish = publish
+        # The server's alert hook: the maintenance alerts of failing targets go into the duty
+        # alert outbox with their case, like any other case change. Without it (a relay on its
+        # own), only the notifications are written.
+        self.on_alerts = on_alerts
         # The ack path comes first: while ingest has work queued, rounds wait (at most
         # ``max_defer`` seconds in a row, so notifications never starve under constant load).
         self.busy = busy
@@ -126,7 +131,10 @@ class NotificationRelay:
         done = self.clock()
         with self.db.write() as session:
             alerts = [a for o in outcomes for a in self._record(session, o, done)]
-            write_notifications(session, alerts, done, self.config)
+            if self.on_alerts is not None:
+                self.on_alerts(session, alerts, done)
+            else:
+                write_notifications(session, alerts, done, self.config)
         if alerts and self.publish is not None:
             self.publish(alerts)
         return len(outcomes)

@@ -3,6 +3,7 @@ accepting stops the repeats, failing targets become maintenance cases, SMS via t
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,9 +12,12 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from server.app import create_app
+from server.db.models import OutboxMessage
 from server.notify.relay import Backoff, NotificationRelay
+from server.outbox import DUTY_ALERT
 from server.settings import Settings
 from shouwang.mosquitto import Mosquitto
 from tests.modem_standin import ModemStandIn
@@ -206,6 +210,11 @@ def test_a_target_that_keeps_failing_becomes_a_maintenance_case(
     )
     cases = manual.client.get("/api/v1/cases", headers=manual.token("admin", "Admin-Password-2026")).json()
     assert sorted(c["alarm_class"] for c in cases["items"]) == ["notify_failed", "panic"]
+    # Its alert left through the outbox, written with the case: a crash cannot lose it.
+    with app_of(manual).state.services.db.read() as s:
+        rows = s.scalars(select(OutboxMessage).where(OutboxMessage.channel == DUTY_ALERT)).all()
+        outboxed = [json.loads(m.payload)["case"]["alarm_class"] for m in rows]
+    assert outboxed.count("notify_failed") == 1, outboxed
     # The target recovers: the panic is delivered at last, and the maintenance case is told so.
     hook.fail_next = 0
     assert rl.step() == 1
