@@ -19,13 +19,13 @@ from server.api.deps import ScopeDep, ServicesDep
 from server.api.errors import ERRORS
 from server.api.paging import Limit, Offset, Page
 from server.db.models import Region
-from server.errors import Forbidden, Invalid, NotFound
+from server.errors import Invalid, NotFound
 from server.notify.relay import NotificationRelay
 from server.notify.rules import check_classes, check_hhmm, check_timezone
 from server.notify.sender import NotifyError
 from server.notify.tables import NotifyRule
 from server.notify.targets import display, parse_target
-from server.scope import Scope, in_scope, require_admin
+from server.scope import Scope, in_scope, require_admin, require_destination
 
 router = APIRouter(tags=["notify-rules"], responses=ERRORS)
 
@@ -82,7 +82,7 @@ def _region(session: Session, path: str | None) -> Region | None:
         return None
     region = session.scalars(select(Region).where(Region.path == path)).one_or_none()
     if region is None:
-        raise Invalid("unknown region %r" % path, reason="bad_region")
+        raise Invalid("unknown region %r" % path, reason="unknown_region")
     return region
 
 
@@ -119,8 +119,11 @@ def _display(target: str) -> str:
 
 
 def _checked(body: RuleIn, scope: Scope) -> None:
-    if not scope.covers(body.region):
-        raise Forbidden("a rule must sit inside your region %s" % scope.region_path)
+    # A named region outside the caller's subtree is as unknown as one that does not exist;
+    # a rule for the whole tree is only for admins of the whole tree.
+    if body.region is not None and not scope.covers(body.region):
+        raise Invalid("unknown region %r" % body.region, reason="unknown_region")
+    require_destination(scope, body.region, "the rule")
     if (body.quiet_start is None) != (body.quiet_end is None):
         raise Invalid("quiet hours need both a start and an end", reason="bad_quiet_hours")
     if body.quiet_start is not None and body.quiet_end is not None:

@@ -389,7 +389,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
         ADMIN,
         lambda w, p: Call("POST", V + "/notify-rules", json=_rule(p, "made-%d" % next(w.names))),
         ok=201,
-        outside=Refused(403, "forbidden"),
+        outside=Refused(422, "unknown_region"),
         shows=("region", "c01/t03"),
     ),
     ("PUT", V + "/notify-rules/{rule_id}"): Entry(
@@ -751,7 +751,7 @@ MOVES = {
     "move a notification rule to another township": Move(
         "admin",
         Call("PUT", V + "/notify-rules/{rule-in}", json=_rule("outside", "rule-in")),
-        Refused(403, "forbidden"),
+        Refused(422, "unknown_region"),
         Call("GET", V + "/notify-rules"),
     ),
     # Cases and commands.

@@ -237,8 +237,9 @@ def test_admins_manage_rules_within_their_scope(server: Running) -> None:
     assert api.delete("/api/v1/notify-rules/%d" % rid, headers=t05).status_code == 404
     # Its own admin may not move it out of their subtree, nor make a root rule.
     moved = api.put("/api/v1/notify-rules/%d" % rid, headers=t03, json={**RULE, "region": "c01/t05"})
-    assert (moved.status_code, moved.json()["reason"]) == (403, "forbidden")
-    assert api.post("/api/v1/notify-rules", headers=t03, json={**RULE, "region": None}).status_code == 403
+    assert (moved.status_code, moved.json()["reason"]) == (422, "unknown_region")
+    root_rule = api.post("/api/v1/notify-rules", headers=t03, json={**RULE, "region": None})
+    assert (root_rule.status_code, root_rule.json()["reason"]) == (403, "outside_scope")
     # An update without a target keeps the saved one.
     kept = api.put(
         "/api/v1/notify-rules/%d" % rid,
@@ -267,7 +268,7 @@ def test_admins_manage_rules_within_their_scope(server: Running) -> None:
         ({"quiet_start": "25:00", "quiet_end": "07:00"}, "bad_quiet_hours"),
         ({"timezone": "Mars/Base"}, "bad_timezone"),
         ({"classes": ["panic", "alien"]}, "bad_classes"),
-        ({"region": "c09"}, "bad_region"),
+        ({"region": "c09"}, "unknown_region"),
     ],
 )
 def test_bad_rules_are_refused(server: Running, change: dict[str, Any], reason: str) -> None:
