@@ -201,7 +201,7 @@ def _case_row(
         "escalation_level": c.escalation_level,
         "assignee": c.assignee,
         "accepted_at": accepted_at,
-        "accept_s": (accepted_at - c.opened_at).total_seconds() if accepted_at is not None else None,
+        "accept_s": _accept_s(c, accepted_at),
         "closed_at": c.closed_at,
         "resolution": c.resolution,
         "resolution_label": label(lang, "resolution", c.resolution),
@@ -222,3 +222,8 @@ def kpi_row(row: dict[str, Any]) -> dict[str, Any]:
         "close_p90_s": close["p90"],
         **{key: health[key] for key in health},
     }
+
+
+def _accept_s(case: Case, accepted_at: datetime | None) -> float | None:
+    # Never negative: staff may accept at the station before the server heard of the alarm.
+    return None if accepted_at is None else max(0.0, (accepted_at - case.opened_at).total_seconds())

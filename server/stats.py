@@ -135,7 +135,9 @@ def _kpis(alarm_count: int, cases: list[Case], actions: dict[int, list[CaseActio
     for c in alarm_cases:
         first = next((a for a in actions[c.id] if a.action == "accept"), None)
         if first is not None:
-            accept_s.append((first.at - c.opened_at).total_seconds())
+            # Staff may accept at the station before the alarm reached the server (link down):
+            # the audit keeps the station's time, and that case was accepted at once.
+            accept_s.append(max(0.0, (first.at - c.opened_at).total_seconds()))
     close_s = [(c.closed_at - c.opened_at).total_seconds() for c in closed if c.closed_at is not None]
     kinds = {c.id: {a.action for a in actions[c.id]} for c in alarm_cases}
     false_alarms = sum(1 for c in closed if c.resolution == "false_alarm")

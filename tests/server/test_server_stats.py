@@ -84,6 +84,17 @@ def test_kpis(db: Database) -> None:
     }
 
 
+def test_an_alarm_accepted_at_the_station_before_it_reached_the_server(db: Database) -> None:
+    # The kiosk's action carries the station's time, two minutes before the server heard of
+    # the alarm: accepted at once, never a negative time.
+    with db.write() as s:
+        case = store_events(s, [ev(1, "panic", device="sn-0a01")], _t(120)).cases_opened[0]
+        apply_action(s, case, SYSTEM, "accept", _t(120), recorded_at=T0)
+    with db.read() as s:
+        got = compute(s, Scope(None, "x", "viewer", "c01/t03"), T0, _t(3600))
+    assert got["time_to_accept_s"] == {"median": 0.0, "p90": 0.0, "within_60s": 1.0}
+
+
 def test_series_buckets_follow_the_callers_days_and_hours(db: Database) -> None:
     shanghai = ZoneInfo("Asia/Shanghai")
     day0 = datetime(2026, 11, 23, tzinfo=shanghai)  # 2026-11-22T16:00Z
