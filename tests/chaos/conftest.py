@@ -3,41 +3,21 @@ schema), Mosquitto on a free port, the server process seeded like the demo and a
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from shouwang.mosquitto import Mosquitto
 from tests.chaos.secured import secured_broker
 from tests.chaos.stack import ChaosStack, chaos_stack
-
-PG_URL = os.environ.get("SHOUWANG_TEST_POSTGRES_URL")
-
-
-def _pg_schema_url(base: str, schema: str) -> str:
-    sep = "&" if "?" in base else "?"
-    return "%s%soptions=-csearch_path%%3D%s" % (base, sep, schema)
+from tests.databases import KINDS, database_url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=KINDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield "sqlite:///%s" % (tmp_path / "server.db")
-        return
-    if not PG_URL:
-        pytest.skip("SHOUWANG_TEST_POSTGRES_URL is not set")
-    schema = "swchaos_%s" % uuid.uuid4().hex[:12]
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute('CREATE SCHEMA "%s"' % schema)
-    try:
-        yield _pg_schema_url(PG_URL, schema)
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute('DROP SCHEMA "%s" CASCADE' % schema)
+    with database_url(request.param, tmp_path, prefix="swchaos") as url:
+        yield url
 
 
 @pytest.fixture

@@ -4,13 +4,11 @@ with an injected clock, and MQTT clients that watch what the server publishes.""
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from server.app import create_app
@@ -19,9 +17,9 @@ from server.db.migrate import upgrade
 from server.seed import apply_seed
 from server.settings import Settings
 from shouwang.mosquitto import Mosquitto
+from tests.databases import KINDS, database_url
 from tests.server.srv_support import PASSWORD, FakeClock, Running, TestClient, Watcher
 
-PG_URL = os.environ.get("SHOUWANG_TEST_POSTGRES_URL")
 SECRET = "test-secret-7f1c9a2be4d04c51a0f3e8d6b2c7a915"
 
 SQUARE = {
@@ -81,27 +79,10 @@ SEED: dict[str, Any] = {
 }
 
 
-def _pg_schema_url(base: str, schema: str) -> str:
-    sep = "&" if "?" in base else "?"
-    return "%s%soptions=-csearch_path%%3D%s" % (base, sep, schema)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=KINDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield "sqlite:///%s" % (tmp_path / "server.db")
-        return
-    if not PG_URL:
-        pytest.skip("SHOUWANG_TEST_POSTGRES_URL is not set")
-    # A schema of its own per test, so parallel runs on one database never meet.
-    schema = "swt_%s" % uuid.uuid4().hex[:12]
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute('CREATE SCHEMA "%s"' % schema)
-    try:
-        yield _pg_schema_url(PG_URL, schema)
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute('DROP SCHEMA "%s" CASCADE' % schema)
+    with database_url(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

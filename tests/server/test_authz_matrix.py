@@ -46,14 +46,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from server.app import create_app
 from server.settings import Settings
 from shouwang.mosquitto import Mosquitto, mosquitto_binary
 from tests.conftest import TEST_BROKER_CONF
-from tests.server.conftest import PG_URL, SECRET, SEED, _pg_schema_url
+from tests.databases import KINDS, database_url
+from tests.server.conftest import SECRET, SEED
 from tests.server.live_support import Stream, serve
 from tests.server.srv_support import PASSWORD, WAIT, FakeClock, FakeGateway, Watcher, ev
 
@@ -460,21 +460,10 @@ def test_every_route_has_an_entry_and_every_entry_a_route() -> None:
 # The live server, once per database.
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=KINDS)
 def module_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield "sqlite:///%s" % (tmp_path_factory.mktemp("db") / "server.db")
-        return
-    if not PG_URL:
-        pytest.skip("SHOUWANG_TEST_POSTGRES_URL is not set")
-    schema = "swt_%s" % uuid.uuid4().hex[:12]
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute('CREATE SCHEMA "%s"' % schema)
-    try:
-        yield _pg_schema_url(PG_URL, schema)
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute('DROP SCHEMA "%s" CASCADE' % schema)
+    with database_url(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 def _ok(resp: Any) -> Any:

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -37,8 +36,9 @@ from server.metrics import Metrics
 from server.seed import apply_seed
 from shouwang.mosquitto import Mosquitto, mosquitto_binary
 from tests.conftest import TEST_BROKER_CONF
+from tests.databases import KINDS, database_url
 from tests.protocol.test_fuzz_event import GOOD, MAYBE_EVENT
-from tests.server.conftest import PG_URL, SEED, _pg_schema_url
+from tests.server.conftest import SEED
 from tests.server.srv_support import T0, FakeClock
 
 FUZZ = settings(max_examples=100, derandomize=True, database=None, deadline=None)
@@ -61,20 +61,15 @@ class Ingest:
             return set(s.scalars(select(EventRow.id).where(EventRow.id.in_(ids))))
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=KINDS)
 def ingest(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ingest]:
     if mosquitto_binary() is None:
         pytest.fail("mosquitto is not installed (.ci/run installs it)")
-    schema = None
-    if request.param == "sqlite":
-        url = "sqlite:///%s" % (tmp_path_factory.mktemp("db") / "server.db")
-    elif not PG_URL:
-        pytest.skip("SHOUWANG_TEST_POSTGRES_URL is not set")
-    else:
-        schema = "swt_%s" % uuid.uuid4().hex[:12]
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute('CREATE SCHEMA "%s"' % schema)
-        url = _pg_schema_url(PG_URL, schema)
+    with database_url(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield from _running(url, tmp_path_factory)
+
+
+def _running(url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ingest]:
     db = Database.open(url)
     try:
         upgrade(db.engine)
@@ -92,9 +87,6 @@ def ingest(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
                 link.stop()
     finally:
         db.close()
-        if schema is not None:
-            with psycopg.connect(PG_URL, autocommit=True) as conn:
-                conn.execute('DROP SCHEMA "%s" CASCADE' % schema)
 
 
 @FUZZ

@@ -13,10 +13,8 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 import schemathesis
 import uvicorn
@@ -27,7 +25,8 @@ from server.settings import Settings
 from shouwang.mosquitto import Mosquitto, mosquitto_binary
 from shouwang.processes import free_port
 from tests.conftest import TEST_BROKER_CONF
-from tests.server.conftest import PG_URL, SECRET, SEED, _pg_schema_url
+from tests.databases import KINDS, database_url
+from tests.server.conftest import SECRET, SEED
 
 pytestmark = pytest.mark.slow
 
@@ -41,69 +40,49 @@ class Live:
     token: str
 
 
-def _database(kind: str, tmp: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield "sqlite:///%s" % (tmp / "server.db")
-        return
-    if not PG_URL:
-        pytest.skip("SHOUWANG_TEST_POSTGRES_URL is not set")
-    schema = "swt_%s" % uuid.uuid4().hex[:12]
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute('CREATE SCHEMA "%s"' % schema)
-    try:
-        yield _pg_schema_url(PG_URL, schema)
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute('DROP SCHEMA "%s" CASCADE' % schema)
-
-
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=KINDS)
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     if mosquitto_binary() is None:
         pytest.fail("mosquitto is not installed (.ci/run installs it)")
     tmp = tmp_path_factory.mktemp("fuzz-%s" % request.param)
     seed = tmp / "seed.json"
     seed.write_text(json.dumps(SEED, ensure_ascii=False), encoding="utf-8")
-    databases = _database(request.param, tmp)
-    db_url = next(databases)
-    try:
-        with Mosquitto(tmp / "broker", template=TEST_BROKER_CONF) as broker:
-            settings = Settings(
-                db_url=db_url,
-                mqtt_url=broker.url,
-                secret=SECRET,
-                admin_password=ADMIN_PASSWORD,
-                deadline_interval=0,
-                mqtt_client_id="shouwang-fuzz-%s" % uuid.uuid4().hex[:8],
-                seed_file=seed,
+    broker_dir = tmp / "broker"
+    with database_url(request.param, tmp) as url, Mosquitto(broker_dir, template=TEST_BROKER_CONF) as broker:
+        settings = Settings(
+            db_url=url,
+            mqtt_url=broker.url,
+            secret=SECRET,
+            admin_password=ADMIN_PASSWORD,
+            deadline_interval=0,
+            mqtt_client_id="shouwang-fuzz-%s" % uuid.uuid4().hex[:8],
+            seed_file=seed,
+        )
+        app = create_app(settings)
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on"
             )
-            app = create_app(settings)
-            port = free_port()
-            server = uvicorn.Server(
-                uvicorn.Config(
-                    app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on"
-                )
+        )
+        thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+        thread.start()
+        try:
+            for _ in range(200):
+                if server.started or not thread.is_alive():
+                    break
+                thread.join(0.05)
+            assert server.started, "uvicorn did not start"
+            base = "http://127.0.0.1:%d" % port
+            resp = httpx.post(
+                base + "/api/v1/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}
             )
-            thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-            thread.start()
-            try:
-                for _ in range(200):
-                    if server.started or not thread.is_alive():
-                        break
-                    thread.join(0.05)
-                assert server.started, "uvicorn did not start"
-                base = "http://127.0.0.1:%d" % port
-                resp = httpx.post(
-                    base + "/api/v1/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}
-                )
-                assert resp.status_code == 200, resp.text
-                assert httpx.get(base + "/openapi.json").json() == OPENAPI
-                yield Live(base, resp.json()["access_token"])
-            finally:
-                server.should_exit = True
-                thread.join(10)
-    finally:
-        databases.close()
+            assert resp.status_code == 200, resp.text
+            assert httpx.get(base + "/openapi.json").json() == OPENAPI
+            yield Live(base, resp.json()["access_token"])
+        finally:
+            server.should_exit = True
+            thread.join(10)
 
 
 # The document the server serves at /openapi.json (checked against the live one below).
