@@ -8,7 +8,6 @@ with several server instances on one PostgreSQL each step happens exactly once.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ from server.db.models import Case, CaseAction, EventRow, Gateway, Region, Statio
 from server.db.upsert import insert_ignore
 from server.metrics import Metrics
 from server.settings import Deadlines
+from server.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +135,7 @@ class Escalator:
         self.deadlines = deadlines
         self.interval = interval
         self.metrics = metrics or Metrics()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker: Ticker | None = None
         self._failing: set[int] = set()  # cases whose last step failed (logged in full once)
 
     def tick(self, now: datetime | None = None) -> list[Alert]:
@@ -295,22 +294,13 @@ class Escalator:
         return build_alert(session, "case_opened", case, None)
 
     def start(self, publish: Callable[[list[Alert]], None]) -> None:
-        def run() -> None:
-            while not self._stop.wait(self.interval):
-                try:
-                    publish(self.tick())
-                except Exception:
-                    # A failed tick is retried at the next one; the state is in the database.
-                    log.exception("deadline check failed")
-
-        self._thread = threading.Thread(target=run, name="deadlines", daemon=True)
-        self._thread.start()
+        self._ticker = Ticker("deadlines", self.interval, lambda: publish(self.tick()))
+        self._ticker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
 
 
 def gateway_back(session: Session, gateway_id: str, now: datetime) -> list[Alert]:

@@ -13,7 +13,6 @@ and the event id is derived from the spell, so even a lost race stores it once.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
@@ -29,6 +28,7 @@ from server.errors import ConfigError
 from server.ingest.store import store_events
 from server.settings import Deadlines
 from server.sia.events import link_event
+from server.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,7 @@ class PanelSupervisor:
         self.deadlines = deadlines
         self.silences = dict(silences)
         self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker: Ticker | None = None
 
     def silence(self, model: str | None) -> float:
         """Seconds a panel of this model may be silent; 0 when it is not supervised."""
@@ -116,19 +115,10 @@ class PanelSupervisor:
         return alerts
 
     def start(self, publish: Callable[[list[Alert]], None]) -> None:
-        def run() -> None:
-            while not self._stop.wait(self.interval):
-                try:
-                    publish(self.tick())
-                except Exception:
-                    # The loop must outlive a database hiccup; the next tick tries again.
-                    log.exception("panel supervision tick failed")
-
-        self._thread = threading.Thread(target=run, name="sia-supervision", daemon=True)
-        self._thread.start()
+        self._ticker = Ticker("sia-supervision", self.interval, lambda: publish(self.tick()))
+        self._ticker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
