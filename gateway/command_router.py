@@ -22,6 +22,7 @@ from protocol.errors import ProtocolError
 from protocol.payloads import Command, CommandResult
 
 ACK_LEVELS = {"delivered": LEVEL_DELIVERED, "accepted": LEVEL_ACCEPTED}
+CLOSED = "closed"  # the duty room closed the case: for the kiosk's board; nodes know no such level
 NODE_OPS = frozenset({"siren", "relay", "identify", "ping", "status"})
 MAX_PAIRING_S = 3600
 
@@ -36,6 +37,7 @@ class AckNotice:
     device_seq: int | None = None
     seq: int | None = None
     by: str = ""
+    resolution: str = ""  # with level "closed": resolved, false_alarm or cancelled
 
 
 OpHandler = Callable[[Command], CommandResult]
@@ -102,13 +104,16 @@ class CommandRouter:
         event, by = cmd.args.get("event"), cmd.args.get("by", "")
         seq = _event_seq(event)
         node_seq = device_seq is not None and isinstance(device_seq, int) and not isinstance(device_seq, bool)
-        if (not isinstance(device, str) or not isinstance(level, str) or level not in ACK_LEVELS
-                or not isinstance(by, str) or (event is not None and seq is None)
+        resolution = cmd.args.get("resolution", "")
+        if (not isinstance(device, str) or not isinstance(level, str)
+                or (level not in ACK_LEVELS and level != CLOSED)
+                or not isinstance(by, str) or not isinstance(resolution, str)
+                or (event is not None and seq is None)
                 or (device_seq is not None and not node_seq) or (device_seq is None and seq is None)):
             return CommandResult(cmd.id, False, {"error": "bad_args"})
         if self.on_ack_level is not None:
-            self.on_ack_level(AckNotice(device, level, device_seq, seq, by))
-        if device_seq is None:
+            self.on_ack_level(AckNotice(device, level, device_seq, seq, by, resolution))
+        if device_seq is None or level == CLOSED:
             return CommandResult(cmd.id, True, {"device": device, "event": event, "level": level})
         self.writer.raise_level(device, device_seq, ACK_LEVELS[level])
         if level == "accepted" and self.on_accepted is not None:

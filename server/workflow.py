@@ -163,6 +163,11 @@ def apply_action(
         cmd = _ack_level_command(session, case, "accepted", scope, now)
         if cmd is not None:
             outcome.commands.append(cmd)
+    elif target == "closed" and case.category == "alarm":
+        # The station's kiosk takes the card off its open alarms (the node keeps its level).
+        cmd = _ack_level_command(session, case, "closed", scope, now, resolution=case.resolution)
+        if cmd is not None:
+            outcome.commands.append(cmd)
     return outcome
 
 
@@ -203,7 +208,7 @@ def _check_data(
 
 
 def _ack_level_command(
-    session: Session, case: Case, level: str, scope: Scope, now: datetime
+    session: Session, case: Case, level: str, scope: Scope, now: datetime, **extra: Any
 ) -> Command | None:
     """Tell the device, through its gateway, how far its alarm got (the villager's button), and
     the station's kiosk which alarm that is (``event``) and who took it on (``by``)."""
@@ -212,7 +217,13 @@ def _ack_level_command(
         return None
     device = session.get(Device, case.device_id)
     gateway = device.gateway_id if device is not None and device.gateway_id else event.gateway_id
-    args: dict[str, Any] = {"device": case.device_id, "level": level, "event": event.id, "by": scope.username}
+    args: dict[str, Any] = {
+        "device": case.device_id,
+        "level": level,
+        "event": event.id,
+        "by": scope.username,
+        **extra,
+    }
     if event.device_seq is not None:
         args["device_seq"] = event.device_seq
     return new_command(session, gateway, "ack_level", args, scope.username, now, case.id)

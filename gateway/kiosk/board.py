@@ -9,6 +9,7 @@ and the latest press. A device taking its alarm back (``panic_cancel``) closes i
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -164,30 +165,50 @@ class Board:
         with self._lock:
             return int(seq) not in self._undelivered
 
+    @staticmethod
+    def _card(conn: sqlite3.Connection, seq: int | None, device: str | None,
+              device_seq: int | None) -> int | None:
+        """The card an ack level names, by the event's outbox seq or by the device's own seq."""
+        if seq is not None:
+            row = conn.execute("SELECT seq FROM alarms WHERE seq <= ? AND last_seq >= ? ORDER BY seq DESC"
+                               " LIMIT 1", (seq, seq)).fetchone()
+        elif device is not None and device_seq is not None:
+            row = conn.execute("SELECT seq FROM alarms WHERE device = ? AND (device_seq = ? OR"
+                               " last_device_seq = ?) ORDER BY seq DESC LIMIT 1",
+                               (device, device_seq, device_seq)).fetchone()
+        else:
+            row = None
+        return None if row is None else int(row[0])
+
     def accepted(self, by: str, *, seq: int | None = None, device: str | None = None,
                  device_seq: int | None = None, by_server: bool = True) -> int | None:
         """A person accepted the case (the ``accepted`` ack level), found by the event's outbox
         seq or by the device's own seq; the card's seq, or None when no card matches. Accepted
         at the server (``by_server``), the alarm is there: the card counts as delivered too."""
         with self.db.write() as conn:
-            if seq is not None:
-                row = conn.execute("SELECT seq FROM alarms WHERE seq <= ? AND last_seq >= ? ORDER BY seq DESC"
-                                   " LIMIT 1", (seq, seq)).fetchone()
-            elif device is not None and device_seq is not None:
-                row = conn.execute("SELECT seq FROM alarms WHERE device = ? AND (device_seq = ? OR"
-                                   " last_device_seq = ?) ORDER BY seq DESC LIMIT 1",
-                                   (device, device_seq, device_seq)).fetchone()
-            else:
-                row = None
-            if row is None:
+            card = self._card(conn, seq, device, device_seq)
+            if card is None:
                 return None
-            card = int(row[0])
             conn.execute("UPDATE alarms SET level = max(level, ?), accepted_by = CASE WHEN accepted_by = ''"
                          " OR level < ? THEN ? ELSE accepted_by END WHERE seq = ?",
                          (LEVEL_ACCEPTED, LEVEL_ACCEPTED, by, card))
         if by_server:
             with self._lock:
                 self._undelivered.discard(card)
+        return card
+
+    def closed_at_server(self, how: str, by: str, at: datetime, *, seq: int | None = None,
+                         device: str | None = None, device_seq: int | None = None) -> int | None:
+        """The duty room closed the case (the ``closed`` ack level): the card leaves the open
+        alarms, unless it was closed here already; the card's seq, or None when none matches."""
+        with self.db.write() as conn:
+            card = self._card(conn, seq, device, device_seq)
+            if card is None:
+                return None
+            conn.execute("UPDATE alarms SET closed = ?, closed_by = ?, closed_at = ?"
+                         " WHERE seq = ? AND closed = ''", (how, by, format_time(at), card))
+        with self._lock:
+            self._undelivered.discard(card)
         return card
 
     def close(self, seq: int, how: str, by: str, at: datetime) -> None:

@@ -266,6 +266,11 @@ class Kiosk:
             return bool(self.board.delivered(item.seqs)), True
         if isinstance(item, _Ack):
             n = item.notice
+            if n.level == "closed":
+                how = FALSE_ALARM if n.resolution == "false_alarm" else CLOSED
+                card = self.board.closed_at_server(how, n.by or "?", self.now(), seq=n.seq, device=n.device,
+                                                   device_seq=n.device_seq)
+                return card is not None, False
             if n.level != "accepted":
                 return False, False
             card = self.board.accepted(n.by or "?", seq=n.seq, device=n.device, device_seq=n.device_seq)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.command_router import CommandRouter, Pairing
+from gateway.command_router import AckNotice, CommandRouter, Pairing
 from gateway.commands import NodeCommands
 from gateway.config import DeviceSettings, OutputSettings
 from gateway.counters import Counters
@@ -39,10 +39,12 @@ class Rig:
         self.results: list[CommandResult] = []
         self.reloads = 0
         self.reload_error: GatewayError | None = None
+        self.notices: list[AckNotice] = []
         self.router = CommandRouter(
             writer=self.writer, downlink=NodeDownlink(self.registry, lambda: []),
             node_commands=NodeCommands(self.results.append, clock=self.clock), siren=self.siren,
-            outputs=self.outputs, unknown=self.unknown, pairing=self.pairing, reload=self._reload)
+            outputs=self.outputs, unknown=self.unknown, pairing=self.pairing, reload=self._reload,
+            on_ack_level=self.notices.append)
 
     def _reload(self) -> int:
         if self.reload_error is not None:
@@ -72,6 +74,8 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         ("ack_level", {"device": "sn-00a3", "device_seq": "7", "level": "delivered"}, {"error": "bad_args"}),
         ("ack_level", {"device": "sn-00a3", "device_seq": True, "level": "delivered"}, {"error": "bad_args"}),
         ("ack_level", {"device": "sn-00a3", "device_seq": 7, "level": "stored"}, {"error": "bad_args"}),
+        ("ack_level", {"device": "sn-00a3", "device_seq": 7, "level": "closed", "resolution": 3},
+         {"error": "bad_args"}),
         ("ack_level", {"device": "ble-a4c1388d18b2", "device_seq": 7, "level": "accepted"},
          {"error": "unreachable", "detail": "ble-a4c1388d18b2 has no downlink for ack levels"}),
         ("ack_level", {"device": "sn-00a3", "device_seq": 7, "level": "accepted"},
@@ -135,3 +139,13 @@ def test_an_ack_level_is_remembered_even_when_the_node_is_unreachable(rig: Rig) 
                       lambda res: done.append(res.level))
     rig.writer.stop()
     assert done == [1, LEVEL_ACCEPTED]
+
+
+def test_a_case_closed_at_the_server_reaches_the_kiosk_and_leaves_the_node_alone(rig: Rig) -> None:
+    # Nodes know stored, delivered and accepted only: "closed" is for the station's board, and
+    # answers without a serial port to tell (this rig has none).
+    result = rig.route("ack_level", device="sn-00a3", device_seq=7, level="closed", event="gw-test-01:42",
+                       by="duty-t03", resolution="false_alarm")
+    told = {"device": "sn-00a3", "event": "gw-test-01:42", "level": "closed"}
+    assert result == CommandResult("c1", True, told)
+    assert rig.notices == [AckNotice("sn-00a3", "closed", 7, 42, "duty-t03", "false_alarm")]

@@ -504,6 +504,29 @@ def test_actions_go_up_after_their_alarm_and_leave_on_the_result(tmp_path: Path,
         server.stop()
 
 
+def test_a_case_the_duty_room_closes_leaves_the_open_alarms(tmp_path: Path, node: PtyNode,
+                                                           broker: Any) -> None:
+    server = FakeServer(broker.host, broker.port, GW, auto_ack=True).start()
+    st = Station(tmp_path, node, url=broker.url)
+    try:
+        assert st.gw.uplink is not None and st.gw.uplink.connected.wait(WAIT)
+        st.press(1)
+        st.node.event("00a3", 2, Kind.FIRE)
+        st.node.read_msg()
+        wait_for(lambda: {1, 2} <= set(server.seqs()), what="both alarms published")
+        server.command({"id": "k1", "op": "ack_level", "device": "sn-00a3", "device_seq": 1,
+                        "event": GW + ":1", "level": "closed", "by": "duty-t03", "resolution": "false_alarm"})
+        server.command({"id": "k2", "op": "ack_level", "device": "sn-00a3", "device_seq": 2,
+                        "event": GW + ":2", "level": "closed", "by": "duty-t03", "resolution": "resolved"})
+        wait_for(lambda: st.alarm(2)["closed"] != "", what="the fire closed by the duty room")
+        assert [(st.alarm(s)["closed"], st.alarm(s)["closed_by"]) for s in (1, 2)] == [
+            ("false_alarm", "duty-t03"), ("closed", "duty-t03")]
+        assert st.alarm(1)["delivered"] is True
+    finally:
+        st.close()
+        server.stop()
+
+
 # --- what a crash or a full kiosk.db may keep from the board --------------------------------------
 
 def test_the_board_catches_up_after_a_crash(tmp_path: Path, node: PtyNode) -> None:

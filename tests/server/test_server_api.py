@@ -160,6 +160,33 @@ def test_accept_publishes_ack_level_command(server: Running, watcher: Watcher) -
         False,
         "resolved",
     )
+    # The station's kiosk hears the case is closed (its card leaves the open alarms).
+    _, cmd = watcher.next("sw/v1/gw/gw-dongcun-01/cmd")
+    assert cmd == {
+        "id": cmd["id"],
+        "op": "ack_level",
+        "device": "sn-00a3",
+        "device_seq": 42,
+        "level": "closed",
+        "event": "gw-dongcun-01:2",
+        "by": "duty-t03",
+        "resolution": "resolved",
+    }
+
+
+def test_closing_a_maintenance_case_tells_no_station(server: Running, watcher: Watcher) -> None:
+    _ingest(server, watcher, [ev(1, "low_battery")])
+    c, h = server.client, server.token("duty-t03")
+    case = c.get("/api/v1/cases", headers=h).json()["items"][0]
+    assert case["category"] == "maintenance"
+    watcher.drain()
+    closed = c.post("/api/v1/cases/%d/actions" % case["id"], headers=h, json={"action": "cancel"})
+    assert closed.json()["state"] == "closed"
+    topics = [watcher.next()[0]]
+    while not topics[-1].startswith("sw/v1/duty/"):  # up to the case's update (commands go first)
+        topics.append(watcher.next()[0])
+    topics += [t for t, _ in watcher.drain()]
+    assert [t for t in topics if t.endswith("/cmd")] == []
 
 
 @pytest.mark.parametrize("user", ["viewer-t03"])
