@@ -50,6 +50,12 @@ def check_devices(catalog: Catalog, devices: Iterable[DeviceSettings]) -> None:
         raise ConfigError("devices do not match the device catalog: %s" % "; ".join(problems))
 
 
+def without_model(devices: Iterable[DeviceSettings]) -> list[str]:
+    """Devices that name no model: nothing says how long they may stay silent, so none of them
+    is supervised (a dead battery there raises no ``device_missing``)."""
+    return [dev.id for dev in devices if not dev.model]
+
+
 def load_device_catalog(devices: Iterable[DeviceSettings], folder: Path | None = None) -> Catalog:
     """The catalog (``folder``, default the one shipped with the package), checked against the
     configured devices. What the gateway's start-up, its reload and ``decode`` call."""

@@ -17,16 +17,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway import __version__
-from gateway.catalog import check_devices, load_device_catalog
+from gateway.catalog import check_devices, load_device_catalog, without_model
 from gateway.command_router import CommandRouter, Pairing
 from gateway.commands import NodeCommands
-from gateway.config import GatewaySettings, SmsSettings, load_settings
+from gateway.config import DeviceSettings, GatewaySettings, SmsSettings, load_settings
 from gateway.counters import Counters
 from gateway.decoding import BleTracker, RfMapper
 from gateway.downlink import NodeDownlink
@@ -72,6 +72,7 @@ class Gateway:
         self.counters = Counters()
         # The one device catalog; a broken one, or a device naming a model it lacks, stops here.
         self.catalog = load_device_catalog(settings.devices, catalog_dir)
+        _warn_unsupervised(settings.devices)
         self.registry = Registry(settings.devices)
         self.unknown = UnknownDevices(settings.data_dir, clock=clock)
         self.supervisor = Supervisor(self.registry, self.catalog, monotonic)
@@ -304,6 +305,7 @@ class Gateway:
             raise GatewayError("settings were not loaded from a file")
         fresh = load_settings(self.settings.source)
         check_devices(self.catalog, fresh.devices)
+        _warn_unsupervised(fresh.devices)
         self.registry.replace_devices(fresh.devices)
         self.unknown.forget(d.id for d in fresh.devices)
         log.info("reloaded %d devices from %s", len(fresh.devices), self.settings.source)
@@ -349,3 +351,10 @@ class Gateway:
     def _node_result(self, msg: sl.SerialCommandResult) -> None:
         if not self.node_commands.result(msg):
             self.counters.inc("dropped.stale_command_result")
+
+
+def _warn_unsupervised(devices: Iterable[DeviceSettings]) -> None:
+    unsupervised = without_model(devices)
+    if unsupervised:
+        log.warning("no model, so not supervised (a silent device raises no alarm): %s; name each one's"
+                    " model from the device catalog", ", ".join(unsupervised))

@@ -169,3 +169,18 @@ def test_decode_splits_a_bridge_code_as_the_gateway_does(tmp_path: Path) -> None
     run_decode("serial", None, None, load_settings(conf), [text], out)
     assert [json.loads(row) for row in out.getvalue().splitlines()] == [
         {"line": 1, "device": "rf-pt2262-13cd", "kind": "panic", "data": {"code": "03", "bridge": "sn-00b1"}}]
+
+
+def test_devices_without_a_model_are_named_at_start_as_unsupervised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = settings(tmp_path, "mqtt://127.0.0.1:%d" % free_port())
+    s = replace(s, devices=(DeviceSettings("sn-00a3", "a", model="sw-panic-button"),
+                            DeviceSettings("sn-00a4", "b"),
+                            DeviceSettings("ble-a4c1388d18b2", "c", kind="panic")))
+    with caplog.at_level("WARNING", logger="gateway.daemon"):
+        gw = Gateway(s)
+    gw.stop()
+    assert [r.getMessage() for r in caplog.records if r.name == "gateway.daemon"] == [
+        "no model, so not supervised (a silent device raises no alarm): sn-00a4, ble-a4c1388d18b2; name each"
+        " one's model from the device catalog"]
