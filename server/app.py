@@ -59,12 +59,14 @@ from server.outbox import DUTY_ALERT, duty_alert_hook
 from server.outbox import unsent as outbox_unsent
 from server.publish import publish_alerts
 from server.relay import MqttDutyAlerts, OutboxRelay
+from server.retention import prune_refused
 from server.seed import apply_seed, load_seed_file
 from server.services import Services
 from server.settings import Settings
 from server.sia.listener import PanelListener
 from server.sia.receiver import PanelReceiver
 from server.sia.supervision import PanelSupervisor, catalog_silences
+from server.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +183,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             supervisor.start(lambda alerts: publish_alerts(link, topics, metrics, alerts))
         if settings.notify_interval > 0:
             relay.start()
+        housekeeping = Ticker("housekeeping", 60.0, lambda: _prune_refused(db, clock, metrics))
+        if settings.deadline_interval > 0:
+            housekeeping.start()
         log.info("server ready: database %s, MQTT %s:%d", db.engine.url.render_as_string(), host, port)
         try:
             yield
@@ -190,6 +195,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             if supervisor is not None:
                 supervisor.stop()
             escalator.stop()
+            housekeeping.stop()
             live.close()
             relay.stop()
             if modem is not None:
@@ -264,3 +270,13 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         return PlainTextResponse(svc.metrics.render(), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def _prune_refused(db: Database, clock: Clock, metrics: Metrics) -> None:
+    """What gateways sent and the server refused stays bounded (a hostile one cannot fill the disk)."""
+    with db.write() as session:
+        pruned = prune_refused(session, clock())
+    for table, count in pruned.items():
+        if count:
+            metrics.inc("refused_pruned", count, reason=table)
+            log.info("pruned %d rows of %s beyond the kept bounds", count, table)

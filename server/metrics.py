@@ -34,6 +34,7 @@ _HELP = {
     "notify_targets_failing": "Notification targets that kept failing and became a maintenance case.",
     "sms_failed": "Messages the server's GSM modem did not send, by reason.",
     "deadline_errors": "Deadline steps of one case (or offline checks of one gateway) that failed.",
+    "refused_pruned": "Dead letters and quarantined events deleted beyond the kept bounds, by table.",
 }
 
 
