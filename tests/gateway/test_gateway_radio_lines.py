@@ -99,3 +99,28 @@ def test_the_decode_tool_shows_what_the_gateway_stores(tmp_path: Path) -> None:
     assert {k: v for k, v in counted.items() if k.startswith(("rejected.", "dropped."))} == {
         "rejected.duplicate": 1, "rejected.unknown_device": 1, "dropped.rflink_bad_line": 1}
     assert [u.device for u in gw.unknown.seen()] == ["rf-ev1527-0abcde"]
+
+
+def test_an_alarm_with_data_the_server_would_refuse_is_stored_with_the_reason(tmp_path: Path) -> None:
+    # NaN, text that is not Unicode, or oversized data would make the event undeliverable (the
+    # server refuses it, the gateway resends it for ever): the alarm is kept, its data replaced.
+    s = replace(settings(tmp_path, "mqtt://127.0.0.1:%d" % free_port()), devices=tuple(DEVICES))
+    gw = Gateway(s, monotonic=FakeClock())
+    gw.start()
+    try:
+        assert gw.intake is not None and gw.writer is not None and gw.outbox is not None
+        gw.intake.submit(Decoded("rf-ev1527-045a42", Kind.PANIC, {"code": "06", "rssi": float("nan")}), "rf")
+        gw.intake.submit(Decoded("rf-ev1527-045a42", Kind.PANIC, {"model": "\udcff"}), "rf")
+        gw.intake.submit(Decoded("rf-ev1527-045a42", Kind.PANIC, {"raw": "x" * 5000}), "rf")
+        gw.intake.submit(Decoded("rf-ev1527-045a42", Kind.PANIC, {"code": "06"}), "rf")
+        done: list[bool] = []
+        gw.writer.call(lambda box: done.append(True))
+        wait_for(lambda: bool(done), what="writer flush")
+        stored = [(e.kind.value, e.data) for e in gw.outbox.pending(limit=100)]
+        counted = gw.counters.snapshot()
+    finally:
+        gw.stop()
+    assert stored == [("panic", {"data_dropped": "non_finite"}), ("panic", {"data_dropped": "unencodable"}),
+                      ("panic", {"data_dropped": "data_too_large"}), ("panic", {"code": "06"})]
+    assert {k: v for k, v in counted.items() if k.startswith("data_replaced.")} == {
+        "data_replaced.non_finite": 1, "data_replaced.unencodable": 1, "data_replaced.data_too_large": 1}
