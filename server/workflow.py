@@ -217,6 +217,8 @@ def _ack_level_command(
         return None
     device = session.get(Device, case.device_id)
     gateway = device.gateway_id if device is not None and device.gateway_id else event.gateway_id
+    if gateway == case.device_id:
+        return None  # an alarm panel's own event (SIA): no gateway and no station board to tell
     args: dict[str, Any] = {
         "device": case.device_id,
         "level": level,

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import select
+
 from protocol.dc09 import encode_message
+from server.db.models import CommandRow
 from server.sia.receiver import PanelReceiver
 from tests.server.srv_support import Running
 
@@ -75,3 +78,10 @@ def test_the_receiver_uses_the_key_and_zone_names_saved_through_the_api(server: 
     events = c.get("/api/v1/events", headers=admin, params={"device": "sia-4f39"}).json()["items"]
     assert [(e["kind"], e["data"]["zone"], e["data"]["zone_name"]) for e in events] == [
         ("intrusion", "005", "后门")]
+    # A panel has no gateway: accepting and closing its case sends no command anywhere.
+    (case,) = c.get("/api/v1/cases", headers=admin, params={"device": "sia-4f39"}).json()["items"]
+    for action in ("accept", "close"):
+        done = c.post("/api/v1/cases/%d/actions" % case["id"], headers=admin, json={"action": action})
+        assert done.status_code == 200, done.text
+    with services.db.read() as s:
+        assert s.scalars(select(CommandRow).where(CommandRow.case_id == case["id"])).all() == []
