@@ -17,11 +17,11 @@ from tests.server.srv_support import FakeClock, FakeGateway, TestClient, Watcher
 SECRET = "instances-secret-3c9d1e7a5b2f4a6c8e0d2b4f6a8c0e1d"
 
 
+# Several instances need PostgreSQL (row locks, SKIP LOCKED): this test has no SQLite half.
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 def test_two_instances_share_the_load_and_store_each_event_once(
     db_url: str, broker: Mosquitto, seed_file: Path, watcher: Watcher
 ) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("several instances need PostgreSQL")
     apps = [
         create_app(
             Settings(
