@@ -19,8 +19,6 @@ from gateway.store import AppendCallback, OutboxWriter
 from gateway.supervision import Supervisor
 from gateway.unknown_devices import UnknownDevices
 from protocol import serial_line as sl
-from protocol.errors import ProtocolError
-from protocol.event import check_data
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +42,8 @@ class Intake:
             return
         self.writer.submit(Incoming(device=decoded.device, kind=decoded.kind, at=self.now(),
                                     device_seq=decoded.device_seq if device_seq is None else device_seq,
-                                    data=self._sendable(decoded), body=body), done)
+                                    data=dict(decoded.data), body=body), done)
         self.counters.inc("events.%s" % transport)
-
-    def _sendable(self, decoded: Decoded) -> dict[str, Any]:
-        """The event's data as the server will take it. Data it would refuse (NaN, text that is not
-        Unicode, over the size limit) would make the event undeliverable, resent for ever; the
-        event itself is what matters, so it is kept with the data replaced by the reason."""
-        data = dict(decoded.data)
-        try:
-            check_data(data)
-        except ProtocolError as exc:
-            self.counters.inc("data_replaced.%s" % exc.reason)
-            log.warning("%s %s: data the server would refuse replaced (%s)", decoded.device,
-                        decoded.kind.value if decoded.kind else "?", exc)
-            return {"data_dropped": exc.reason}
-        return data
 
     def ingest(self, outcomes: list[Outcome], transport: str, *, device_seq: int | None = None,
                body: str | None = None, done: AppendCallback | None = None) -> int:

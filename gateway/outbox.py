@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import OutboxError
-from protocol.event import Event, format_time, parse_time
+from protocol.errors import ProtocolError
+from protocol.event import Event, encode_data, format_time, parse_time
 from protocol.kinds import DEFAULT_PRIORITY, Kind, Priority
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,17 @@ LEVEL_DELIVERED = 2
 LEVEL_ACCEPTED = 3
 
 _Seen = tuple[str, int, int]  # body, seq, ack level
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _stored_data(item: Incoming) -> tuple[str, str]:
+    """The event's data as the server will take it, and why it was replaced (or ""). Data the
+    server would refuse (NaN, text that is not Unicode, over the size limit) would make the event
+    undeliverable, resent for ever; the event is what matters, so it keeps the reason instead."""
+    try:
+        return encode_data(item.data), ""
+    except ProtocolError as exc:
+        log.warning("%s %s: data the server would refuse replaced (%s)", item.device, item.kind.value, exc)
+        return encode_data({"data_dropped": exc.reason}), exc.reason
 _PRIORITY_RANK = {Priority.ALARM: 0, Priority.FAULT: 1, Priority.STATUS: 2}
 _RANK_PRIORITY = {v: k for k, v in _PRIORITY_RANK.items()}
 
@@ -102,6 +113,7 @@ class Appended:
     seq: int
     duplicate: bool
     level: int  # LEVEL_* the event has reached (for re-acking duplicates)
+    data_replaced: str = ""  # why the event's data was stored as {"data_dropped": reason}, if it was
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +239,7 @@ class Outbox:
                         if prior is not None and prior[0] == item.body:
                             out.append(Appended(prior[1], True, prior[2]))
                             continue
-                    data = _dumps(item.data)
+                    data, replaced = _stored_data(item)
                     at = format_time(item.at)
                     size = len(data) + len(item.device) + len(at) + _ROW_OVERHEAD
                     # Explicit seqs (one writer, inside its transaction) let the whole group go
@@ -240,7 +252,7 @@ class Outbox:
                     if key is not None:
                         seen_rows.append((item.device, item.device_seq, item.body, seq, LEVEL_STORED, now))
                         known[key] = (item.body or "", seq, LEVEL_STORED)
-                    out.append(Appended(seq, False, LEVEL_STORED))
+                    out.append(Appended(seq, False, LEVEL_STORED, replaced))
                 conn.executemany(
                     "INSERT INTO events (seq, device, device_seq, kind, prio, at, data, size)"
                     " VALUES (?,?,?,?,?,?,?,?)", event_rows)

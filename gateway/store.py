@@ -143,6 +143,9 @@ class OutboxWriter:
         duplicates = sum(1 for r in results if r.duplicate)
         stored = len(results) - duplicates
         self.counters.inc("stored", stored)
+        for res in results:
+            if res.data_replaced:
+                self.counters.inc("data_replaced." + res.data_replaced)
         if duplicates:
             self.counters.inc("duplicates", duplicates)
         for op, res in zip(appends, results, strict=True):

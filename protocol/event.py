@@ -49,10 +49,14 @@ def check_data(data: dict[str, Any]) -> None:
     """Event data is JSON that every reader can store and send on: finite numbers
     (``non_finite``), text that is Unicode (``unencodable``: lone surrogates have no UTF-8), at
     most ``MAX_EVENT_DATA`` bytes (``data_too_large``) and ``MAX_DATA_DEPTH`` levels
-    (``data_too_deep``). One pass of the C encoder; the depth is walked only when the text
-    holds a container."""
-    if not data:
-        return
+    (``data_too_deep``)."""
+    if data:
+        encode_data(data)
+
+
+def encode_data(data: dict[str, Any]) -> str:
+    """``data`` as compact JSON text, checked as ``check_data`` says. One pass of the C
+    encoder; the depth is walked only when the text holds a container."""
     try:
         text = _ENCODE(data)
         size = len(text) if text.isascii() else len(text.encode("utf-8"))
@@ -66,6 +70,7 @@ def check_data(data: dict[str, Any]) -> None:
         raise ProtocolError("data_too_large", "%d bytes, at most %d" % (size, MAX_EVENT_DATA))
     if ("[" in text or "{" in text[1:]) and _depth(data) > MAX_DATA_DEPTH:
         raise ProtocolError("data_too_deep", "more than %d levels" % MAX_DATA_DEPTH)
+    return text
 
 
 def _depth(data: dict[str, Any]) -> int:
