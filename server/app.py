@@ -162,11 +162,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             clock,
             Sender(modem, metrics),
             metrics,
-            notify_config,
+            notify,
             deadlines=settings.deadlines,
             interval=settings.notify_interval or 0.5,
             publish=lambda alerts: publish_alerts(link, topics, metrics, alerts),
-            on_alerts=notify,
             busy=lambda: inbox.qsize() > 0,
         )
         app.state.notify_relay = relay

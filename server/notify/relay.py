@@ -28,7 +28,7 @@ from server.db.models import Case, CaseAction, Region
 from server.deadlines import open_case_once
 from server.errors import ServerError
 from server.metrics import Metrics
-from server.notify.outbox import ACTION, NOTIFY_FAILED, WAKE, NotifyConfig, write_notifications
+from server.notify.outbox import ACTION, NOTIFY_FAILED, WAKE
 from server.notify.sender import Sender
 from server.notify.tables import Delivery, NotifyRule
 from server.notify.targets import display
@@ -81,7 +81,7 @@ class NotificationRelay:
         clock: Clock,
         sender: Sender,
         metrics: Metrics,
-        config: NotifyConfig,
+        on_alerts: AlertHook,
         *,
         deadlines: Deadlines | None = None,
         backoff: Backoff | None = None,
@@ -89,7 +89,6 @@ class NotificationRelay:
         workers: int = 8,
         batch: int = 20,
         publish: Callable[[list[Alert]], None] | None = None,
-        on_alerts: AlertHook | None = None,
         busy: Callable[[], bool] = lambda: False,
         max_defer: float = 5.0,
     ) -> None:
@@ -97,15 +96,13 @@ class NotificationRelay:
         self.clock = clock
         self.sender = sender
         self.metrics = metrics
-        self.config = config
         self.deadlines = deadlines or Deadlines()
         self.backoff = backoff or Backoff()
         self.interval = interval
         self.batch = batch
         self.publish = publish
-        # The server's alert hook: the maintenance alerts of failing targets go into the duty
-        # alert outbox with their case, like any other case change. Without it (a relay on its
-        # own), only the notifications are written.
+        # The server's alert hook: the maintenance case of a failing target is told through the
+        # duty alert outbox and the notifications, in its case's transaction, like any other.
         self.on_alerts = on_alerts
         # The ack path comes first: while ingest has work queued, rounds wait (at most
         # ``max_defer`` seconds in a row, so notifications never starve under constant load).
@@ -131,10 +128,7 @@ class NotificationRelay:
         done = self.clock()
         with self.db.write() as session:
             alerts = [a for o in outcomes for a in self._record(session, o, done)]
-            if self.on_alerts is not None:
-                self.on_alerts(session, alerts, done)
-            else:
-                write_notifications(session, alerts, done, self.config)
+            self.on_alerts(session, alerts, done)
         if alerts and self.publish is not None:
             self.publish(alerts)
         return len(outcomes)
