@@ -19,6 +19,7 @@ from server.db.engine import Database
 from server.db.models import Case, CaseAction, Device, Gateway, Region, Station
 from server.labels import label
 from server.scope import Scope, in_scope
+from server.stats import seconds_to_accept
 
 BOM = "\ufeff"
 PAGE = 500
@@ -201,7 +202,7 @@ def _case_row(
         "escalation_level": c.escalation_level,
         "assignee": c.assignee,
         "accepted_at": accepted_at,
-        "accept_s": _accept_s(c, accepted_at),
+        "accept_s": seconds_to_accept(c, accepted_at) if accepted_at is not None else None,
         "closed_at": c.closed_at,
         "resolution": c.resolution,
         "resolution_label": label(lang, "resolution", c.resolution),
@@ -223,7 +224,3 @@ def kpi_row(row: dict[str, Any]) -> dict[str, Any]:
         **{key: health[key] for key in health},
     }
 
-
-def _accept_s(case: Case, accepted_at: datetime | None) -> float | None:
-    # Never negative: staff may accept at the station before the server heard of the alarm.
-    return None if accepted_at is None else max(0.0, (accepted_at - case.opened_at).total_seconds())

@@ -128,6 +128,13 @@ def _read(session: Session, scope: Scope, period: Period) -> _Facts:
     return _Facts(alarms, cases, actions)
 
 
+def seconds_to_accept(case: Case, accepted_at: datetime) -> float:
+    """From the case's opening to its first acceptance. Never negative: staff may accept at the
+    station before the alarm reached the server (link down); the audit keeps the station's time,
+    and that case was accepted at once."""
+    return max(0.0, (accepted_at - case.opened_at).total_seconds())
+
+
 def _kpis(alarm_count: int, cases: list[Case], actions: dict[int, list[CaseAction]]) -> dict[str, Any]:
     alarm_cases = [c for c in cases if c.category == "alarm"]
     closed = [c for c in alarm_cases if not c.is_open]
@@ -135,9 +142,7 @@ def _kpis(alarm_count: int, cases: list[Case], actions: dict[int, list[CaseActio
     for c in alarm_cases:
         first = next((a for a in actions[c.id] if a.action == "accept"), None)
         if first is not None:
-            # Staff may accept at the station before the alarm reached the server (link down):
-            # the audit keeps the station's time, and that case was accepted at once.
-            accept_s.append(max(0.0, (first.at - c.opened_at).total_seconds()))
+            accept_s.append(seconds_to_accept(c, first.at))
     close_s = [(c.closed_at - c.opened_at).total_seconds() for c in closed if c.closed_at is not None]
     kinds = {c.id: {a.action for a in actions[c.id]} for c in alarm_cases}
     false_alarms = sum(1 for c in closed if c.resolution == "false_alarm")
