@@ -59,7 +59,7 @@ from server.outbox import DUTY_ALERT, duty_alert_hook
 from server.outbox import unsent as outbox_unsent
 from server.publish import publish_alerts
 from server.relay import MqttDutyAlerts, OutboxRelay
-from server.retention import prune_refused
+from server.retention import housekeep
 from server.seed import apply_seed, load_seed_file
 from server.services import Services
 from server.settings import Settings
@@ -182,7 +182,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             supervisor.start(lambda alerts: publish_alerts(link, topics, metrics, alerts))
         if settings.notify_interval > 0:
             relay.start()
-        housekeeping = Ticker("housekeeping", 60.0, lambda: _prune_refused(db, clock, metrics))
+        housekeeping = Ticker("housekeeping", 60.0, lambda: housekeep(db, clock(), metrics))
         if settings.deadline_interval > 0:
             housekeeping.start()
         log.info("server ready: database %s, MQTT %s:%d", db.engine.url.render_as_string(), host, port)
@@ -270,12 +270,3 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
 
     return app
 
-
-def _prune_refused(db: Database, clock: Clock, metrics: Metrics) -> None:
-    """What gateways sent and the server refused stays bounded (a hostile one cannot fill the disk)."""
-    with db.write() as session:
-        pruned = prune_refused(session, clock())
-    for table, count in pruned.items():
-        if count:
-            metrics.inc("refused_pruned", count, reason=table)
-            log.info("pruned %d rows of %s beyond the kept bounds", count, table)

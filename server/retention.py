@@ -7,13 +7,18 @@ them until the disk is full and real alarms can no longer be stored. Each keeps 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import CursorResult, delete, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from server.db.engine import Database
 from server.db.models import DeadLetter, QuarantinedEvent
+from server.metrics import Metrics
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,3 +49,13 @@ def prune_refused(session: Session, now: datetime, keep: Retention | None = None
         "dead_letters": _prune(session, DeadLetter, DeadLetter.last_at, now, keep),
         "quarantined_events": _prune(session, QuarantinedEvent, QuarantinedEvent.received_at, now, keep),
     }
+
+
+def housekeep(db: Database, now: datetime, metrics: Metrics) -> None:
+    """One round of the server's housekeeping loop: prune, count and log what went."""
+    with db.write() as session:
+        pruned = prune_refused(session, now)
+    for table, count in pruned.items():
+        if count:
+            metrics.inc("refused_pruned", count, reason=table)
+            log.info("pruned %d rows of %s beyond the kept bounds", count, table)

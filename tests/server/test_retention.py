@@ -9,7 +9,8 @@ from sqlalchemy import select
 from server.db.engine import Database
 from server.db.models import DeadLetter, QuarantinedEvent
 from server.ingest.dead_letters import record_dead_letter
-from server.retention import Retention, prune_refused
+from server.metrics import Metrics
+from server.retention import Retention, housekeep, prune_refused
 from tests.server.srv_support import T0
 
 
@@ -52,3 +53,12 @@ def test_a_dead_letter_heard_again_lately_is_kept(db: Database) -> None:
         assert prune_refused(s, T0) == {"dead_letters": 0, "quarantined_events": 0}
     with db.read() as s:
         assert s.scalars(select(DeadLetter.count)).all() == [2]
+
+
+def test_a_housekeeping_round_counts_what_it_pruned(db: Database) -> None:
+    with db.write() as s:
+        record_dead_letter(s, None, "sw/v1/gw/x/events", b"stale", "not_json", "x", T0 - timedelta(days=91))
+    metrics = Metrics()
+    housekeep(db, T0, metrics)
+    assert metrics.get("refused_pruned", reason="dead_letters") == 1
+    assert metrics.get("refused_pruned", reason="quarantined_events") == 0
